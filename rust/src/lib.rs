@@ -1,0 +1,23 @@
+//! zsrs: Linux's compressed-memory stack — zsmalloc with per-memcg-lruvec accounting, and its
+//! consumers zswap and zram — as a user-space library.
+//!
+//! Layers, bottom to top (each uses only those below it): `mem` (NUMA nodes of page frames),
+//! `zsmalloc` (the allocator), `compress` (the kernel's compressors, from their reference
+//! libraries), `pagegen` (the fidelity pages). The `py` module, built only with the `python` feature, is the
+//! sole place that knows about Python.
+// The core is safe Rust; only the binding layer's generated glue may hold `unsafe`.
+#[forbid(unsafe_code)]
+pub mod compress;
+#[forbid(unsafe_code)]
+pub mod error;
+#[forbid(unsafe_code)]
+pub mod mem;
+#[forbid(unsafe_code)]
+pub mod pagegen;
+#[forbid(unsafe_code)]
+pub mod zsmalloc;
+
+#[cfg(feature = "python")]
+mod py;
+
+pub use error::{Result, ZsError};

@@ -1,0 +1,262 @@
+//! Simulated physical memory: NUMA nodes of page frames.
+//!
+//! A node owns a contiguous PFN range `[base, base + capacity)`, so a PFN names its node without
+//! a lookup. A frame's bytes belong to whoever allocated it (a zspage, a resident page); this
+//! layer keeps only the books — which PFNs are free on which node — behind one mutex, so that the
+//! hot paths of its users touch it only when a frame is born, dies or moves.
+
+use std::sync::Mutex;
+
+use crate::error::{Result, ZsError};
+
+/// Page frame number.
+pub type Pfn = u64;
+
+/// A page frame: its number, its node and its `page_size` real bytes.
+#[derive(Debug)]
+pub struct Frame {
+    /// Page frame number (unique in its `Memory`).
+    pub pfn: Pfn,
+    /// NUMA node of the frame.
+    pub nid: usize,
+    /// The page's contents.
+    pub data: Box<[u8]>,
+}
+
+/// Per-node counts, as `node_stats()` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeStat {
+    /// Node id.
+    pub node: usize,
+    /// Frames the node has.
+    pub capacity: usize,
+    /// Frames handed out.
+    pub used: usize,
+}
+
+#[derive(Debug)]
+struct Node {
+    base: Pfn,
+    capacity: usize,
+    /// Never-used frames are `base + next_fresh ..`; freed ones are recycled LIFO, the way a
+    /// buddy allocator's per-cpu list hands back a hot page first.
+    next_fresh: usize,
+    free: Vec<Pfn>,
+    /// Recycled page buffers, so that a frame's birth is not a heap allocation plus zeroing.
+    spare: Vec<Box<[u8]>>,
+}
+
+impl Node {
+    fn used(&self) -> usize {
+        self.next_fresh - self.free.len()
+    }
+}
+
+/// Simulated physical memory: a set of NUMA nodes with capacities in pages.
+#[derive(Debug)]
+pub struct Memory {
+    page_size: usize,
+    nodes: Mutex<Vec<Node>>,
+    bases: Vec<Pfn>,
+}
+
+/// Spare buffers kept per node; past this, freed buffers go back to the heap.
+const SPARE_BUFFERS: usize = 1024;
+
+impl Memory {
+    /// Nodes with the given capacities (pages each). `page_size` must be a power of two.
+    pub fn new(capacities: &[usize], page_size: usize) -> Result<Self> {
+        if capacities.is_empty() {
+            return Err(ZsError::InvalidArgument(
+                "at least one NUMA node is needed".into(),
+            ));
+        }
+        if !page_size.is_power_of_two() || page_size < 256 {
+            return Err(ZsError::InvalidArgument(format!(
+                "page size {page_size} must be a power of two of at least 256"
+            )));
+        }
+        let mut base = 0u64;
+        let mut nodes = Vec::with_capacity(capacities.len());
+        let mut bases = Vec::with_capacity(capacities.len());
+        for &capacity in capacities {
+            bases.push(base);
+            nodes.push(Node {
+                base,
+                capacity,
+                next_fresh: 0,
+                free: Vec::new(),
+                spare: Vec::new(),
+            });
+            base += capacity as u64;
+        }
+        Ok(Self {
+            page_size,
+            nodes: Mutex::new(nodes),
+            bases,
+        })
+    }
+
+    /// Bytes per page.
+    pub fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    /// Number of NUMA nodes.
+    pub fn nr_nodes(&self) -> usize {
+        self.bases.len()
+    }
+
+    /// Total frames over all nodes.
+    pub fn total_pages(&self) -> usize {
+        self.lock().iter().map(|n| n.capacity).sum()
+    }
+
+    /// The node a PFN belongs to.
+    pub fn pfn_to_nid(&self, pfn: Pfn) -> Result<usize> {
+        let nid = self.bases.partition_point(|&b| b <= pfn).wrapping_sub(1);
+        let nodes = self.lock();
+        match nodes.get(nid) {
+            Some(n) if pfn < n.base + n.capacity as u64 => Ok(nid),
+            _ => Err(ZsError::InvalidArgument(format!(
+                "pfn {pfn} is outside simulated memory"
+            ))),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Node>> {
+        // A poisoned lock only means another thread panicked mid-update of plain counters.
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks that `nid` names a node.
+    pub fn check_nid(&self, nid: usize) -> Result<()> {
+        if nid < self.nr_nodes() {
+            Ok(())
+        } else {
+            Err(ZsError::InvalidArgument(format!(
+                "node {nid} does not exist (memory has {} nodes)",
+                self.nr_nodes()
+            )))
+        }
+    }
+
+    /// Allocates one frame, from `nid` first and then the other nodes in increasing distance
+    /// order (here: increasing id after `nid`, wrapping), like a zonelist fallback. The frame's
+    /// bytes are not guaranteed to be zero.
+    pub fn alloc_frame(&self, nid: usize) -> Result<Frame> {
+        self.check_nid(nid)?;
+        let mut nodes = self.lock();
+        let n = nodes.len();
+        for k in 0..n {
+            let id = (nid + k) % n;
+            if let Some(f) = Self::take(&mut nodes[id], id, self.page_size) {
+                return Ok(f);
+            }
+        }
+        Err(ZsError::OutOfMemory(format!("all {n} nodes are full")))
+    }
+
+    /// Allocates one frame on exactly `nid` (`__GFP_THISNODE`), as page migration does.
+    pub fn alloc_frame_on(&self, nid: usize) -> Result<Frame> {
+        self.check_nid(nid)?;
+        let mut nodes = self.lock();
+        Self::take(&mut nodes[nid], nid, self.page_size)
+            .ok_or_else(|| ZsError::OutOfMemory(format!("node {nid} is full")))
+    }
+
+    fn take(node: &mut Node, nid: usize, page_size: usize) -> Option<Frame> {
+        let pfn = if let Some(p) = node.free.pop() {
+            p
+        } else if node.next_fresh < node.capacity {
+            node.next_fresh += 1;
+            node.base + node.next_fresh as u64 - 1
+        } else {
+            return None;
+        };
+        let data = node
+            .spare
+            .pop()
+            .unwrap_or_else(|| vec![0u8; page_size].into_boxed_slice());
+        Some(Frame { pfn, nid, data })
+    }
+
+    /// Returns a frame to its node.
+    pub fn free_frame(&self, frame: Frame) {
+        let mut nodes = self.lock();
+        let node = &mut nodes[frame.nid];
+        debug_assert!(frame.pfn >= node.base && frame.pfn < node.base + node.capacity as u64);
+        node.free.push(frame.pfn);
+        if node.spare.len() < SPARE_BUFFERS {
+            node.spare.push(frame.data);
+        }
+    }
+
+    /// Moves a frame's contents to a new frame on `to_node` and frees the old one (page
+    /// migration). The caller swaps the returned frame into its structures.
+    pub fn migrate_frame(&self, frame: Frame, to_node: usize) -> Result<(Frame, Frame)> {
+        let mut new = self.alloc_frame_on(to_node)?;
+        new.data.copy_from_slice(&frame.data);
+        Ok((new, frame))
+    }
+
+    /// Per-node capacity and use.
+    pub fn node_stats(&self) -> Vec<NodeStat> {
+        self.lock()
+            .iter()
+            .enumerate()
+            .map(|(node, n)| NodeStat {
+                node,
+                capacity: n.capacity,
+                used: n.used(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocation_prefers_the_node_and_falls_back_in_order() {
+        let m = Memory::new(&[2, 2, 2], 4096).unwrap();
+        let a = m.alloc_frame(1).unwrap();
+        let b = m.alloc_frame(1).unwrap();
+        let c = m.alloc_frame(1).unwrap();
+        assert_eq!((a.nid, b.nid, c.nid), (1, 1, 2));
+        assert_eq!((a.pfn, b.pfn, c.pfn), (2, 3, 4));
+        assert_eq!(m.pfn_to_nid(c.pfn).unwrap(), 2);
+        assert_eq!(a.data.len(), 4096);
+        let d = m.alloc_frame(2).unwrap();
+        let e = m.alloc_frame(2).unwrap();
+        assert_eq!((d.nid, e.nid), (2, 0));
+        let f = m.alloc_frame(0).unwrap();
+        assert_eq!(f.nid, 0);
+        assert!(matches!(m.alloc_frame(0), Err(ZsError::OutOfMemory(_))));
+        let used: Vec<usize> = m.node_stats().iter().map(|s| s.used).collect();
+        assert_eq!(used, vec![2, 2, 2]);
+        let pfn = b.pfn;
+        m.free_frame(b);
+        assert_eq!(m.node_stats()[1].used, 1);
+        assert_eq!(m.alloc_frame(0).unwrap().pfn, pfn);
+        for fr in [a, c, d, e, f] {
+            m.free_frame(fr);
+        }
+    }
+
+    #[test]
+    fn migration_copies_bytes_to_the_target_node() {
+        let m = Memory::new(&[4, 4], 4096).unwrap();
+        let mut a = m.alloc_frame(0).unwrap();
+        a.data[100] = 7;
+        let (new, old) = m.migrate_frame(a, 1).unwrap();
+        assert_eq!((new.nid, new.data[100]), (1, 7));
+        m.free_frame(old);
+        assert_eq!(m.node_stats()[0].used, 0);
+        assert!(m.check_nid(2).is_err());
+        assert!(m.pfn_to_nid(8).is_err());
+        assert!(Memory::new(&[], 4096).is_err());
+        assert!(Memory::new(&[1], 1000).is_err());
+    }
+}

@@ -1,0 +1,39 @@
+//! Page migration (`zs_page_migrate`): one frame of a zspage moves to a new frame, possibly on
+//! another NUMA node. The bytes move with the frame; handles stay valid because they name a
+//! (zspage, slot), never a frame. Objects that merely end in the moved page are untouched, as in
+//! the kernel, which rewrites only the handles of objects that start in it.
+
+use super::pool::Pool;
+use crate::error::{Result, ZsError};
+use crate::mem::Pfn;
+
+impl Pool {
+    /// Moves the frame `pfn` of one of this pool's zspages to a frame on `to_node`; returns the
+    /// new PFN. Fails if `pfn` is not this pool's or `to_node` has no free frame.
+    pub fn migrate_page(&self, pfn: Pfn, to_node: usize) -> Result<Pfn> {
+        self.mem.check_nid(to_node)?;
+        let mut inner = self.lock();
+        let (zid, page) = *inner.pfn_map.get(&pfn).ok_or_else(|| {
+            ZsError::InvalidArgument(format!("pfn {pfn} is not a page of pool {}", self.name()))
+        })?;
+        let mut new = self.mem.alloc_frame_on(to_node)?;
+        let z = inner.zspages.get_mut(zid);
+        new.data.copy_from_slice(&z.frames[page as usize].data);
+        let new_pfn = new.pfn;
+        let old = std::mem::replace(&mut z.frames[page as usize], new);
+        inner.pfn_map.remove(&old.pfn);
+        inner.pfn_map.insert(new_pfn, (zid, page));
+        self.mem.free_frame(old);
+        Ok(new_pfn)
+    }
+
+    /// The PFNs of every page the pool holds, with their nodes, in zspage order.
+    pub fn pages(&self) -> Vec<(Pfn, usize)> {
+        let inner = self.lock();
+        inner
+            .zspages
+            .iter()
+            .flat_map(|(_, z)| z.frames.iter().map(|f| (f.pfn, f.nid)))
+            .collect()
+    }
+}

@@ -1,0 +1,32 @@
+//! zsmalloc: the compressed-memory allocator of Linux, in user space.
+//!
+//! Design, following `mm/zsmalloc.c`:
+//! - Objects are grouped by size into classes spaced `class_delta` apart (16 bytes at 4 KiB
+//!   pages). A class stores objects in zspages: chains of 1..=`chain_size` frames holding slots
+//!   back to back, so a slot may span two frames — possibly on two NUMA nodes.
+//! - Neighbouring classes with the same (pages, objects) per zspage merge into the largest; a
+//!   class with one object per one-page zspage is "huge" and stores its object without header.
+//! - Every zspage sits on one fullness list of its class; allocation takes the head of the
+//!   fullest non-full list, and compaction moves objects from the emptiest zspages into the
+//!   fullest. The exact orders are the kernel's, per era (`profile`).
+//! - A handle is an opaque value naming a cell that follows its object through compaction and
+//!   page migration; cells carry a generation and pools a tag, so stale, forged and foreign
+//!   handles are refused instead of reaching another object.
+//!
+//! Invariants (checked by `Pool::check_invariants` after every step in the property tests):
+//! every zspage is on exactly the list its use calls for; per-class `obj_allocated`/`obj_used`
+//! and the pool's `pages_allocated` equal a recount; every live handle names a slot whose back
+//! pointer names it; every byte written reads back identical.
+
+mod compact;
+pub mod geometry;
+mod migrate;
+mod pool;
+pub mod profile;
+pub mod stats;
+mod zspage;
+
+pub use geometry::{ChainRule, ClassGeometry, Geometry, HANDLE_SIZE};
+pub use pool::{Pool, PoolConfig};
+pub use profile::Profile;
+pub use stats::{render_classes, ClassRow, PoolStats, ZspageInfo};

@@ -1,0 +1,590 @@
+//! The pool: handles, `malloc` / `free` / `read` / `write`, and the fullness bookkeeping that
+//! decides which zspage serves the next allocation.
+//!
+//! One mutex guards a pool's state. The kernel splits it (pool rwlock, class spinlocks, zspage
+//! locks) for concurrency across CPUs; a user-space pool gets its throughput from batch calls
+//! that take the lock once, and the simulated outcome — which slot, which zspage, which page —
+//! does not depend on the lock layout.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::geometry::{ChainRule, Geometry, HANDLE_SIZE};
+use super::profile::Profile;
+use super::zspage::{
+    copy_from_chain, copy_to_chain, zero_chain, ListHead, Zspage, ZspageSlab, NONE,
+};
+use crate::error::{Result, ZsError};
+use crate::mem::{Memory, Pfn};
+
+/// How a pool is built.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Pool name (the debugfs directory name).
+    pub name: String,
+    /// Kernel era whose bookkeeping the pool follows.
+    pub profile: Profile,
+    /// Maximum pages per zspage; `None` takes the profile's default (8, or 4 before v6.3).
+    pub chain_size: Option<usize>,
+    /// Class spacing; `None` is `PAGE_SIZE >> 8`.
+    pub class_delta: Option<usize>,
+    /// Rule for pages per zspage; `None` takes the profile's.
+    pub chain_rule: Option<ChainRule>,
+}
+
+impl PoolConfig {
+    /// A current-kernel pool with the kernel's defaults.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            profile: Profile::Current,
+            chain_size: None,
+            class_delta: None,
+            chain_rule: None,
+        }
+    }
+}
+
+/// Live state of one representative size class.
+#[derive(Debug)]
+pub(crate) struct ClassState {
+    /// Nominal index of the representative (what debugfs prints as `class`).
+    pub index: usize,
+    pub size: usize,
+    pub pages_per_zspage: usize,
+    pub objs_per_zspage: usize,
+    pub huge: bool,
+    /// One list per fullness group.
+    pub lists: Vec<ListHead>,
+    pub obj_allocated: u64,
+    pub obj_used: u64,
+}
+
+impl ClassState {
+    /// `zs_can_compact`: pages that compaction could free.
+    pub fn can_compact(&self) -> u64 {
+        let free = self.obj_allocated.saturating_sub(self.obj_used);
+        free / self.objs_per_zspage as u64 * self.pages_per_zspage as u64
+    }
+}
+
+/// Where a handle's object lives, and what was asked of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HandleCell {
+    pub zspage: u32,
+    pub idx: u32,
+    pub len: u32,
+    pub gen: u16,
+    pub live: bool,
+    pub written: bool,
+}
+
+/// Mutable state of a pool (behind the pool's mutex).
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub classes: Vec<ClassState>,
+    /// Nominal class index → position in `classes`.
+    pub class_of: Vec<u16>,
+    pub zspages: ZspageSlab,
+    pub handles: Vec<HandleCell>,
+    pub free_handles: Vec<u32>,
+    pub pages_allocated: u64,
+    pub pages_compacted: u64,
+    /// Frame → (zspage id, page index in its chain), for page migration.
+    pub pfn_map: HashMap<Pfn, (u32, u32)>,
+}
+
+/// A zsmalloc pool over simulated memory.
+#[derive(Debug)]
+pub struct Pool {
+    pub(crate) mem: Arc<Memory>,
+    pub(crate) geom: Geometry,
+    pub(crate) profile: Profile,
+    name: String,
+    tag: u16,
+    pub(crate) inner: Mutex<Inner>,
+}
+
+/// Distinguishes pools inside handle values, so that a handle of one pool fails in another.
+static NEXT_POOL_TAG: AtomicU16 = AtomicU16::new(1);
+
+const TAG_SHIFT: u32 = 48;
+const GEN_SHIFT: u32 = 32;
+
+impl Pool {
+    /// Creates a pool (`zs_create_pool`).
+    pub fn new(mem: Arc<Memory>, cfg: PoolConfig) -> Result<Self> {
+        let chain = cfg.chain_size.unwrap_or(cfg.profile.default_chain_size());
+        let rule = cfg.chain_rule.unwrap_or(cfg.profile.chain_rule());
+        let geom = Geometry::new(mem.page_size(), chain, cfg.class_delta, rule)?;
+        let mut classes = Vec::new();
+        let mut class_of = vec![0u16; geom.classes.len()];
+        for c in geom.distinct() {
+            class_of[c.index] = classes.len() as u16;
+            classes.push(ClassState {
+                index: c.index,
+                size: c.size,
+                pages_per_zspage: c.pages_per_zspage,
+                objs_per_zspage: c.objs_per_zspage,
+                huge: c.huge,
+                lists: vec![ListHead::default(); cfg.profile.nr_groups()],
+                obj_allocated: 0,
+                obj_used: 0,
+            });
+        }
+        for c in &geom.classes {
+            class_of[c.index] = class_of[c.rep];
+        }
+        let tag = loop {
+            let t = NEXT_POOL_TAG.fetch_add(1, Ordering::Relaxed);
+            if t != 0 {
+                break t;
+            }
+        };
+        Ok(Self {
+            mem,
+            geom,
+            profile: cfg.profile,
+            name: cfg.name,
+            tag,
+            inner: Mutex::new(Inner {
+                classes,
+                class_of,
+                zspages: ZspageSlab::default(),
+                handles: Vec::new(),
+                free_handles: Vec::new(),
+                pages_allocated: 0,
+                pages_compacted: 0,
+                pfn_map: HashMap::new(),
+            }),
+        })
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The class table.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geom
+    }
+
+    /// The kernel profile.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The simulated memory the pool allocates from.
+    pub fn memory(&self) -> &Arc<Memory> {
+        &self.mem
+    }
+
+    /// `zs_huge_class_size`.
+    pub fn huge_class_size(&self) -> usize {
+        self.geom.huge_class_size
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn encode(&self, index: u32, gen: u16) -> u64 {
+        (u64::from(self.tag) << TAG_SHIFT) | (u64::from(gen) << GEN_SHIFT) | u64::from(index)
+    }
+
+    /// Resolves a handle to its cell index, rejecting freed, forged and foreign handles.
+    pub(crate) fn decode(&self, inner: &Inner, handle: u64) -> Result<u32> {
+        let bad = || ZsError::InvalidHandle(handle);
+        if (handle >> TAG_SHIFT) as u16 != self.tag {
+            return Err(bad());
+        }
+        let index = handle as u32;
+        let gen = (handle >> GEN_SHIFT) as u16;
+        match inner.handles.get(index as usize) {
+            Some(c) if c.live && c.gen == gen => Ok(index),
+            _ => Err(bad()),
+        }
+    }
+
+    fn check_size(&self, size: usize) -> Result<()> {
+        let max = self.geom.max_alloc_size();
+        if size == 0 {
+            Err(ZsError::InvalidSize(size, max))
+        } else if size > max {
+            Err(ZsError::ObjectTooLarge(size, max))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Allocates an object of `size` bytes (`zs_malloc`); new zspage frames come from `nid`
+    /// first. Returns an opaque handle.
+    pub fn malloc(&self, size: usize, nid: usize) -> Result<u64> {
+        self.check_size(size)?;
+        self.mem.check_nid(nid)?;
+        let mut inner = self.lock();
+        self.malloc_locked(&mut inner, size, nid)
+    }
+
+    /// Allocates one object per size; on failure frees what this call allocated.
+    pub fn malloc_many(&self, sizes: &[usize], nid: usize, out: &mut [u64]) -> Result<()> {
+        if sizes.len() != out.len() {
+            return Err(ZsError::InvalidArgument(
+                "sizes and handles differ in length".into(),
+            ));
+        }
+        for &s in sizes {
+            self.check_size(s)?;
+        }
+        self.mem.check_nid(nid)?;
+        let mut inner = self.lock();
+        for (k, &s) in sizes.iter().enumerate() {
+            match self.malloc_locked(&mut inner, s, nid) {
+                Ok(h) => out[k] = h,
+                Err(e) => {
+                    for &h in &out[..k] {
+                        let cell = self
+                            .decode(&inner, h)
+                            .expect("handle allocated by this call");
+                        self.free_cell(&mut inner, cell);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn malloc_locked(&self, inner: &mut Inner, size: usize, nid: usize) -> Result<u64> {
+        let ci = inner.class_of[self.geom.size_index(size + HANDLE_SIZE)] as usize;
+        let found = {
+            let lists = &inner.classes[ci].lists;
+            self.profile
+                .malloc_order()
+                .iter()
+                .map(|&g| lists[g].head)
+                .find(|&h| h != NONE)
+        };
+        let cell = match inner.free_handles.pop() {
+            Some(c) => c,
+            None => {
+                inner.handles.push(HandleCell {
+                    zspage: NONE,
+                    idx: NONE,
+                    len: 0,
+                    gen: 0,
+                    live: false,
+                    written: false,
+                });
+                (inner.handles.len() - 1) as u32
+            }
+        };
+        let (zid, idx) = match found {
+            Some(zid) => {
+                let idx = inner.zspages.get_mut(zid).pop_free(cell);
+                self.fix_fullness_group(inner, zid);
+                (zid, idx)
+            }
+            None => match self.alloc_zspage(inner, ci, nid) {
+                Ok(zid) => {
+                    let idx = inner.zspages.get_mut(zid).pop_free(cell);
+                    let g = self.profile.fullness(1, inner.classes[ci].objs_per_zspage);
+                    self.insert_zspage(inner, ci, zid, g);
+                    (zid, idx)
+                }
+                Err(e) => {
+                    inner.free_handles.push(cell);
+                    return Err(e);
+                }
+            },
+        };
+        inner.classes[ci].obj_used += 1;
+        let c = &mut inner.handles[cell as usize];
+        *c = HandleCell {
+            zspage: zid,
+            idx,
+            len: size as u32,
+            gen: c.gen,
+            live: true,
+            written: false,
+        };
+        Ok(self.encode(cell, c.gen))
+    }
+
+    /// Builds a zspage from `pages_per_zspage` frames, `nid` first (`alloc_zspage`).
+    fn alloc_zspage(&self, inner: &mut Inner, ci: usize, nid: usize) -> Result<u32> {
+        let (ppz, objs) = (
+            inner.classes[ci].pages_per_zspage,
+            inner.classes[ci].objs_per_zspage,
+        );
+        let mut frames = Vec::with_capacity(ppz);
+        for _ in 0..ppz {
+            match self.mem.alloc_frame(nid) {
+                Ok(f) => frames.push(f),
+                Err(e) => {
+                    for f in frames {
+                        self.mem.free_frame(f);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let pfns: Vec<Pfn> = frames.iter().map(|f| f.pfn).collect();
+        let zid = inner.zspages.insert(Zspage::new(ci as u16, frames, objs));
+        for (p, pfn) in pfns.into_iter().enumerate() {
+            inner.pfn_map.insert(pfn, (zid, p as u32));
+        }
+        let class = &mut inner.classes[ci];
+        class.obj_allocated += objs as u64;
+        inner.pages_allocated += ppz as u64;
+        Ok(zid)
+    }
+
+    /// Puts a zspage on the list of group `g` (`insert_zspage`). v6.4+ always adds at the head;
+    /// v6.3 puts it second when it is emptier than the current head (so the head stays the best
+    /// allocation target).
+    pub(crate) fn insert_zspage(&self, inner: &mut Inner, ci: usize, zid: u32, g: usize) {
+        let mut list = inner.classes[ci].lists[g];
+        let second = self.profile == Profile::Legacy
+            && list.head != NONE
+            && inner.zspages.get(zid).inuse < inner.zspages.get(list.head).inuse;
+        if second {
+            inner.zspages.list_add_second(&mut list, zid);
+        } else {
+            inner.zspages.list_add_head(&mut list, zid);
+        }
+        inner.classes[ci].lists[g] = list;
+        inner.zspages.get_mut(zid).fullness = g as u8;
+    }
+
+    /// Takes a zspage off its fullness list (`remove_zspage`).
+    pub(crate) fn remove_zspage(&self, inner: &mut Inner, zid: u32) {
+        let (ci, g) = {
+            let z = inner.zspages.get(zid);
+            (z.class as usize, z.fullness as usize)
+        };
+        let mut list = inner.classes[ci].lists[g];
+        inner.zspages.list_del(&mut list, zid);
+        inner.classes[ci].lists[g] = list;
+    }
+
+    /// Moves a zspage to the list its use now calls for, if that changed; returns the group.
+    pub(crate) fn fix_fullness_group(&self, inner: &mut Inner, zid: u32) -> usize {
+        let (ci, old, inuse) = {
+            let z = inner.zspages.get(zid);
+            (z.class as usize, z.fullness as usize, z.inuse as usize)
+        };
+        let new = self
+            .profile
+            .fullness(inuse, inner.classes[ci].objs_per_zspage);
+        if new != old {
+            self.remove_zspage(inner, zid);
+            self.insert_zspage(inner, ci, zid, new);
+        }
+        new
+    }
+
+    /// Releases an empty zspage's frames (`__free_zspage`); it must be off every list.
+    pub(crate) fn free_zspage(&self, inner: &mut Inner, zid: u32) {
+        let z = inner.zspages.remove(zid);
+        debug_assert_eq!(z.inuse, 0);
+        let class = &mut inner.classes[z.class as usize];
+        class.obj_allocated -= class.objs_per_zspage as u64;
+        inner.pages_allocated -= class.pages_per_zspage as u64;
+        for f in z.frames {
+            inner.pfn_map.remove(&f.pfn);
+            self.mem.free_frame(f);
+        }
+    }
+
+    /// Frees an object (`zs_free`).
+    pub fn free(&self, handle: u64) -> Result<()> {
+        let mut inner = self.lock();
+        let cell = self.decode(&inner, handle)?;
+        self.free_cell(&mut inner, cell);
+        Ok(())
+    }
+
+    /// Frees every handle, after checking them all: nothing is freed if one is invalid or
+    /// appears twice.
+    pub fn free_many(&self, handles: &[u64]) -> Result<()> {
+        let mut inner = self.lock();
+        let mut cells = Vec::with_capacity(handles.len());
+        for &h in handles {
+            cells.push(self.decode(&inner, h)?);
+        }
+        let mut seen = cells.clone();
+        seen.sort_unstable();
+        if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
+            let h = handles[cells.iter().position(|&c| c == w[0]).unwrap_or(0)];
+            return Err(ZsError::InvalidHandle(h));
+        }
+        for c in cells {
+            self.free_cell(&mut inner, c);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn free_cell(&self, inner: &mut Inner, cell: u32) {
+        let HandleCell {
+            zspage: zid, idx, ..
+        } = inner.handles[cell as usize];
+        let ci = inner.zspages.get(zid).class as usize;
+        inner.classes[ci].obj_used -= 1;
+        inner.zspages.get_mut(zid).push_free(idx);
+        if self.fix_fullness_group(inner, zid) == 0 {
+            self.remove_zspage(inner, zid);
+            self.free_zspage(inner, zid);
+        }
+        let c = &mut inner.handles[cell as usize];
+        c.live = false;
+        c.gen = c.gen.wrapping_add(1);
+        c.zspage = NONE;
+        inner.free_handles.push(cell);
+    }
+
+    /// Chain byte offset of a slot's payload.
+    pub(crate) fn payload_start(&self, class: &ClassState, idx: u32) -> usize {
+        idx as usize * class.size + if class.huge { 0 } else { HANDLE_SIZE }
+    }
+
+    /// Writes `data` at the start of the object (`zs_obj_write`); the rest of the object, if
+    /// `data` is shorter, reads back as zeros.
+    pub fn write(&self, handle: u64, data: &[u8]) -> Result<()> {
+        let mut inner = self.lock();
+        let cell = self.decode(&inner, handle)?;
+        self.write_cell(&mut inner, cell, handle, data)
+    }
+
+    pub(crate) fn write_cell(
+        &self,
+        inner: &mut Inner,
+        cell: u32,
+        handle: u64,
+        data: &[u8],
+    ) -> Result<()> {
+        let c = inner.handles[cell as usize];
+        if data.len() > c.len as usize {
+            return Err(ZsError::InvalidArgument(format!(
+                "{} bytes do not fit object {handle:#x} of {} bytes",
+                data.len(),
+                c.len
+            )));
+        }
+        let page_size = self.geom.page_size;
+        let z = inner.zspages.get(c.zspage);
+        let start = self.payload_start(&inner.classes[z.class as usize], c.idx);
+        let z = inner.zspages.get_mut(c.zspage);
+        copy_to_chain(&mut z.frames, page_size, start, data);
+        zero_chain(
+            &mut z.frames,
+            page_size,
+            start + data.len(),
+            c.len as usize - data.len(),
+        );
+        inner.handles[cell as usize].written = true;
+        Ok(())
+    }
+
+    /// Length of the object behind a handle.
+    pub fn object_len(&self, handle: u64) -> Result<usize> {
+        let inner = self.lock();
+        let cell = self.decode(&inner, handle)?;
+        Ok(inner.handles[cell as usize].len as usize)
+    }
+
+    /// Reads the whole object.
+    pub fn read(&self, handle: u64) -> Result<Vec<u8>> {
+        let inner = self.lock();
+        let cell = self.decode(&inner, handle)?;
+        let mut out = vec![0u8; inner.handles[cell as usize].len as usize];
+        self.read_cell(&inner, cell, &mut out);
+        Ok(out)
+    }
+
+    /// Reads the object into the front of `out` (which must be large enough); returns its length.
+    pub fn read_into(&self, handle: u64, out: &mut [u8]) -> Result<usize> {
+        let inner = self.lock();
+        let cell = self.decode(&inner, handle)?;
+        let len = inner.handles[cell as usize].len as usize;
+        if out.len() < len {
+            return Err(ZsError::InvalidArgument(format!(
+                "buffer of {} bytes is smaller than object {handle:#x} of {len} bytes",
+                out.len()
+            )));
+        }
+        self.read_cell(&inner, cell, &mut out[..len]);
+        Ok(len)
+    }
+
+    pub(crate) fn read_cell(&self, inner: &Inner, cell: u32, out: &mut [u8]) {
+        let c = inner.handles[cell as usize];
+        if !c.written {
+            out.fill(0);
+            return;
+        }
+        let z = inner.zspages.get(c.zspage);
+        let start = self.payload_start(&inner.classes[z.class as usize], c.idx);
+        copy_from_chain(&z.frames, self.geom.page_size, start, out);
+    }
+
+    /// Writes row `k` of `rows` (each `row_len` bytes) to handle `k`, each truncated to its
+    /// object's length. Checks every handle before writing any.
+    pub fn write_many(&self, handles: &[u64], rows: &[u8], row_len: usize) -> Result<()> {
+        if rows.len() != handles.len() * row_len {
+            return Err(ZsError::InvalidArgument(
+                "rows do not match the handles".into(),
+            ));
+        }
+        let mut inner = self.lock();
+        let cells = handles
+            .iter()
+            .map(|&h| self.decode(&inner, h))
+            .collect::<Result<Vec<_>>>()?;
+        for (k, (&cell, &h)) in cells.iter().zip(handles).enumerate() {
+            let len = (inner.handles[cell as usize].len as usize).min(row_len);
+            self.write_cell(&mut inner, cell, h, &rows[k * row_len..k * row_len + len])?;
+        }
+        Ok(())
+    }
+
+    /// Reads object `k` into row `k` of `rows` (zero-padded); returns each object's length.
+    pub fn read_many(
+        &self,
+        handles: &[u64],
+        rows: &mut [u8],
+        row_len: usize,
+        lens: &mut [u32],
+    ) -> Result<()> {
+        if rows.len() != handles.len() * row_len || lens.len() != handles.len() {
+            return Err(ZsError::InvalidArgument(
+                "rows do not match the handles".into(),
+            ));
+        }
+        let inner = self.lock();
+        let cells = handles
+            .iter()
+            .map(|&h| self.decode(&inner, h))
+            .collect::<Result<Vec<_>>>()?;
+        for (k, &cell) in cells.iter().enumerate() {
+            let len = inner.handles[cell as usize].len as usize;
+            if len > row_len {
+                return Err(ZsError::InvalidArgument(format!(
+                    "object of {len} bytes does not fit a row of {row_len}"
+                )));
+            }
+            let row = &mut rows[k * row_len..(k + 1) * row_len];
+            self.read_cell(&inner, cell, &mut row[..len]);
+            row[len..].fill(0);
+            lens[k] = len as u32;
+        }
+        Ok(())
+    }
+
+    /// Pages the pool holds (`zs_get_total_pages`).
+    pub fn total_pages(&self) -> u64 {
+        self.lock().pages_allocated
+    }
+}

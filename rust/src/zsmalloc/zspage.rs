@@ -1,0 +1,241 @@
+//! A zspage: a chain of frames holding same-size slots back to back, its slot free list, and its
+//! place in a fullness list; plus the intrusive doubly linked fullness lists themselves.
+//!
+//! The kernel keeps the free-list link and the handle in each slot's 8-byte header; here they
+//! live in side arrays (`links`, `handles`) so that scanning for live objects (compaction,
+//! migration) never parses payload bytes. The slot's byte position — and hence which frame, and
+//! which node, holds which byte of an object — is exactly the kernel's: slot `k` starts at byte
+//! `k * size` of the chain and its payload 8 bytes later unless the class is huge.
+
+use crate::mem::Frame;
+
+/// "No index" marker for slots, zspages and list ends.
+pub const NONE: u32 = u32::MAX;
+
+/// One zspage.
+#[derive(Debug)]
+pub struct Zspage {
+    /// Representative class index.
+    pub class: u16,
+    /// Current fullness group.
+    pub fullness: u8,
+    /// Live objects.
+    pub inuse: u32,
+    /// Head of the free-slot list (`NONE` when full).
+    pub freeobj: u32,
+    /// Fullness-list neighbours (zspage ids).
+    pub prev: u32,
+    /// See `prev`.
+    pub next: u32,
+    /// The chain of frames, first page first.
+    pub frames: Vec<Frame>,
+    /// Free-list successor of each free slot.
+    pub links: Vec<u32>,
+    /// Handle index of each live slot, `NONE` for a free one.
+    pub handles: Vec<u32>,
+}
+
+impl Zspage {
+    /// A zspage over `frames` whose free list runs 0 → 1 → … → objs − 1 (`init_zspage`; the
+    /// kernel's extra partial tail slot is never handed out, so it is left off).
+    pub fn new(class: u16, frames: Vec<Frame>, objs: usize) -> Self {
+        let mut links: Vec<u32> = (1..=objs as u32).collect();
+        if let Some(last) = links.last_mut() {
+            *last = NONE;
+        }
+        Self {
+            class,
+            fullness: 0,
+            inuse: 0,
+            freeobj: 0,
+            prev: NONE,
+            next: NONE,
+            frames,
+            links,
+            handles: vec![NONE; objs],
+        }
+    }
+
+    /// Pops the free-list head (`obj_malloc`'s slot choice).
+    pub fn pop_free(&mut self, handle: u32) -> u32 {
+        let idx = self.freeobj;
+        debug_assert_ne!(idx, NONE, "allocation from a full zspage");
+        self.freeobj = self.links[idx as usize];
+        self.handles[idx as usize] = handle;
+        self.inuse += 1;
+        idx
+    }
+
+    /// Pushes a slot on the free-list head (`obj_free`: LIFO).
+    pub fn push_free(&mut self, idx: u32) {
+        self.links[idx as usize] = self.freeobj;
+        self.freeobj = idx;
+        self.handles[idx as usize] = NONE;
+        self.inuse -= 1;
+    }
+}
+
+/// Copies `out.len()` bytes starting at chain byte `start` out of the frames.
+pub fn copy_from_chain(frames: &[Frame], page_size: usize, mut start: usize, out: &mut [u8]) {
+    let mut done = 0;
+    while done < out.len() {
+        let (p, o) = (start / page_size, start % page_size);
+        let n = (out.len() - done).min(page_size - o);
+        out[done..done + n].copy_from_slice(&frames[p].data[o..o + n]);
+        done += n;
+        start += n;
+    }
+}
+
+/// Copies `src` into the frames starting at chain byte `start`.
+pub fn copy_to_chain(frames: &mut [Frame], page_size: usize, mut start: usize, src: &[u8]) {
+    let mut done = 0;
+    while done < src.len() {
+        let (p, o) = (start / page_size, start % page_size);
+        let n = (src.len() - done).min(page_size - o);
+        frames[p].data[o..o + n].copy_from_slice(&src[done..done + n]);
+        done += n;
+        start += n;
+    }
+}
+
+/// Fills `len` bytes of the frames with zero starting at chain byte `start`.
+pub fn zero_chain(frames: &mut [Frame], page_size: usize, mut start: usize, len: usize) {
+    let mut done = 0;
+    while done < len {
+        let (p, o) = (start / page_size, start % page_size);
+        let n = (len - done).min(page_size - o);
+        frames[p].data[o..o + n].fill(0);
+        done += n;
+        start += n;
+    }
+}
+
+/// The head and length of one fullness list.
+#[derive(Debug, Clone, Copy)]
+pub struct ListHead {
+    /// First zspage id, `NONE` when empty.
+    pub head: u32,
+    /// Number of zspages (the kernel's per-group class stat).
+    pub count: usize,
+}
+
+impl Default for ListHead {
+    fn default() -> Self {
+        Self {
+            head: NONE,
+            count: 0,
+        }
+    }
+}
+
+/// The zspages of a pool, by id, with recycled ids.
+#[derive(Debug, Default)]
+pub struct ZspageSlab {
+    slots: Vec<Option<Zspage>>,
+    free_ids: Vec<u32>,
+}
+
+impl ZspageSlab {
+    /// Stores a zspage and returns its id.
+    pub fn insert(&mut self, z: Zspage) -> u32 {
+        if let Some(id) = self.free_ids.pop() {
+            self.slots[id as usize] = Some(z);
+            id
+        } else {
+            self.slots.push(Some(z));
+            (self.slots.len() - 1) as u32
+        }
+    }
+
+    /// Removes a zspage.
+    pub fn remove(&mut self, id: u32) -> Zspage {
+        let z = self.slots[id as usize]
+            .take()
+            .expect("removing a dead zspage");
+        self.free_ids.push(id);
+        z
+    }
+
+    /// The zspage with id `id`, which must be live.
+    pub fn get(&self, id: u32) -> &Zspage {
+        self.slots[id as usize].as_ref().expect("dead zspage id")
+    }
+
+    /// Mutable access to a live zspage.
+    pub fn get_mut(&mut self, id: u32) -> &mut Zspage {
+        self.slots[id as usize].as_mut().expect("dead zspage id")
+    }
+
+    /// Live zspages with their ids.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Zspage)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, z)| z.as_ref().map(|z| (i as u32, z)))
+    }
+
+    /// Inserts zspage `id` at the head of `list`.
+    pub fn list_add_head(&mut self, list: &mut ListHead, id: u32) {
+        let old = list.head;
+        {
+            let z = self.get_mut(id);
+            z.prev = NONE;
+            z.next = old;
+        }
+        if old != NONE {
+            self.get_mut(old).prev = id;
+        }
+        list.head = id;
+        list.count += 1;
+    }
+
+    /// Inserts zspage `id` right after the head of a non-empty `list`.
+    pub fn list_add_second(&mut self, list: &mut ListHead, id: u32) {
+        let head = list.head;
+        debug_assert_ne!(head, NONE);
+        let after = self.get(head).next;
+        {
+            let z = self.get_mut(id);
+            z.prev = head;
+            z.next = after;
+        }
+        self.get_mut(head).next = id;
+        if after != NONE {
+            self.get_mut(after).prev = id;
+        }
+        list.count += 1;
+    }
+
+    /// Unlinks zspage `id` from `list`.
+    pub fn list_del(&mut self, list: &mut ListHead, id: u32) {
+        let (prev, next) = {
+            let z = self.get(id);
+            (z.prev, z.next)
+        };
+        if prev != NONE {
+            self.get_mut(prev).next = next;
+        } else {
+            debug_assert_eq!(list.head, id);
+            list.head = next;
+        }
+        if next != NONE {
+            self.get_mut(next).prev = prev;
+        }
+        let z = self.get_mut(id);
+        z.prev = NONE;
+        z.next = NONE;
+        list.count -= 1;
+    }
+
+    /// The ids of `list` in order, head first.
+    pub fn list_ids(&self, list: &ListHead) -> Vec<u32> {
+        let mut out = Vec::with_capacity(list.count);
+        let mut id = list.head;
+        while id != NONE {
+            out.push(id);
+            id = self.get(id).next;
+        }
+        out
+    }
+}
