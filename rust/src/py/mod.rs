@@ -1,1 +1,23 @@
-//! Python bindings (pyo3).
+//! Python bindings: the only module that knows pyo3 and numpy. Thin classes over the core, batch
+//! calls over numpy arrays that release the GIL, and core errors mapped to one exception tree.
+
+mod buffers;
+mod compress;
+mod errors;
+mod memory;
+mod pool;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _zsrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    m.add_class::<memory::PyMemory>()?;
+    m.add_class::<pool::PyPool>()?;
+    m.add_class::<compress::PyCompressor>()?;
+    m.add_function(wrap_pyfunction!(compress::compressors, m)?)?;
+    m.add_function(wrap_pyfunction!(pool::class_table, m)?)?;
+    m.add_function(wrap_pyfunction!(pool::fidelity_page, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,47 @@
+"""zsrs: Linux's compressed-memory stack (zsmalloc, memcg accounting, zswap, zram) in user space.
+
+The allocator and its consumers run in Rust (``zsrs._zsrs``); this package re-exports them and
+adds numpy workload generators, the command line, reports and plots.
+"""
+
+from ._zsrs import (
+    CgroupError,
+    CompressionError,
+    Compressor,
+    InvalidArgument,
+    InvalidHandle,
+    InvalidSize,
+    IoError,
+    LimitExceeded,
+    Memory,
+    ObjectTooLarge,
+    OutOfMemory,
+    Pool,
+    ZsError,
+    __version__,
+    class_table,
+    compressors,
+    fidelity_page,
+)
+from . import workloads
+
+__all__ = [
+    "CgroupError",
+    "CompressionError",
+    "Compressor",
+    "InvalidArgument",
+    "InvalidHandle",
+    "InvalidSize",
+    "IoError",
+    "LimitExceeded",
+    "Memory",
+    "ObjectTooLarge",
+    "OutOfMemory",
+    "Pool",
+    "ZsError",
+    "__version__",
+    "class_table",
+    "compressors",
+    "fidelity_page",
+    "workloads",
+]

@@ -1,0 +1,168 @@
+"""The ``zsrs`` command line: ``demo`` (the default job), ``classes``, ``replay``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import _zsrs, workloads
+
+
+def _nonempty_classes(text: str) -> str:
+    """The kernel's `classes` text without the rows of classes that hold nothing."""
+    lines = text.splitlines(keepends=True)
+    keep = [lines[0]]
+    for line in lines[1:]:
+        f = line.split()
+        if not f or f[0] == "Total" or int(f[-5]) != 0:
+            keep.append(line)
+    return "".join(keep)
+
+
+def _utilization(pool: _zsrs.Pool, page_size: int) -> str:
+    s = pool.stats()
+    used = s["pages_allocated"] * page_size
+    req = s["bytes_requested"]
+    ratio = used / req if req else float("nan")
+    return (
+        f"objects {s['objs_used']}  requested {req} B  pool {s['pages_allocated']} pages "
+        f"({used} B)  used/requested {ratio:.4f}  utilization {req / used if used else 0:.1%}"
+    )
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Fill a pool on two NUMA nodes with lz4-compressed pages of a realistic mix, free a random
+    half, compact, and show the kernel's `classes` table and the utilization at each step."""
+    page_size = 4096
+    mem = _zsrs.Memory(nodes=[1 << 16, 1 << 16], page_size=page_size)
+    pool = _zsrs.Pool(mem, "demo", chain_size=args.chain, kernel=args.kernel)
+    lz4 = _zsrs.Compressor("lz4")
+    pages = workloads.mixture(args.pages, page_size, seed=args.seed)
+    nonzero = np.flatnonzero(pages.any(axis=1))
+    pages = pages[nonzero]
+    comp = [lz4.compress(p) for p in pages]
+    # Like zram: a compressed length at or above huge_class_size is stored raw.
+    huge = np.array([len(c) >= pool.huge_class_size for c in comp])
+    sizes = np.array([page_size if h else len(c) for c, h in zip(comp, huge)], dtype=np.int64)
+    nids = np.arange(len(sizes)) % 2
+    handles = np.empty(len(sizes), dtype=np.uint64)
+    for nid in (0, 1):
+        sel = np.flatnonzero(nids == nid)
+        handles[sel] = pool.malloc_many(sizes[sel], nid=nid)
+    for h, c, hg, p in zip(handles, comp, huge, pages):
+        pool.write(int(h), p.tobytes() if hg else c)
+    print(f"zsrs demo: {len(pages)} non-zero pages of a mixed workload ({args.pages - len(pages)}"
+          f" zero pages skipped), lz4, chain {pool.chain_size}, kernel {pool.kernel} profile,"
+          f" 2 NUMA nodes, huge_class_size {pool.huge_class_size}")
+    print(f"compression ratio {len(pages) * page_size / sizes.sum():.2f}, "
+          f"huge (stored raw) {int(huge.sum())}")
+    print("\n== after filling ==")
+    print(_nonempty_classes(pool.read_file("classes")), end="")
+    print(_utilization(pool, page_size))
+
+    rng = np.random.default_rng(args.seed + 1)
+    gone = rng.permutation(len(handles))[: len(handles) // 2]
+    pool.free_many(handles[gone])
+    keep = np.setdiff1d(np.arange(len(handles)), gone)
+    print("\n== after freeing a random half ==")
+    print(_nonempty_classes(pool.read_file("classes")), end="")
+    print(_utilization(pool, page_size))
+    print(f"freeable pages: {pool.compactable_pages()}")
+
+    freed = pool.compact()
+    print(f"\n== after compaction: {freed} pages freed ==")
+    print(_nonempty_classes(pool.read_file("classes")), end="")
+    print(_utilization(pool, page_size))
+    for node in mem.node_stats():
+        print(f"node {node['node']}: {node['used']} pages used")
+
+    for k in keep:
+        raw = pool.read(int(handles[k]))
+        page = raw if huge[k] else lz4.decompress(raw, page_size)
+        if page != pages[k].tobytes():
+            print(f"object {k} came back different", file=sys.stderr)
+            return 1
+    pool.check_invariants()
+    print(f"verified: all {len(keep)} remaining pages decompress to their original bytes")
+    return 0
+
+
+def classes(args: argparse.Namespace) -> int:
+    """Print the size-class geometry of a chain size / page size / kernel."""
+    rows, huge = _zsrs.class_table(args.chain, args.page_size, kernel=args.kernel,
+                                   class_delta=args.delta)
+    reps = [r for r in rows if r["rep"] == r["index"]]
+    print(f"# {len(rows)} classes, {len(reps)} distinct, huge_class_size {huge}")
+    print(f"{'index':>5} {'size':>5} {'pages':>5} {'objs':>5} {'serves':>8} huge")
+    for r in reps:
+        run = [x["index"] for x in rows if x["rep"] == r["index"]]
+        serves = str(run[0]) if len(run) == 1 else f"{run[0]}..{run[-1]}"
+        print(f"{r['index']:>5} {r['size']:>5} {r['pages_per_zspage']:>5} "
+              f"{r['objs_per_zspage']:>5} {serves:>8} {'yes' if r['huge'] else ''}")
+    return 0
+
+
+def _read_lengths(path: Path) -> list[int]:
+    """Compressed lengths, one per line (`#` comments; `same …` lines skipped; `huge N` = N)."""
+    out = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or line.startswith("same"):
+            continue
+        out.append(int(line.split()[-1]))
+    return out
+
+
+def replay(args: argparse.Namespace) -> int:
+    """Allocate a list of compressed lengths in order in a fresh pool and print its `classes`."""
+    lengths = _read_lengths(Path(args.lengths))
+    mem = _zsrs.Memory(nodes=[max(1 << 16, 2 * len(lengths))], page_size=args.page_size)
+    pool = _zsrs.Pool(mem, "replay", chain_size=args.chain, kernel=args.kernel)
+    huge = pool.huge_class_size
+    sizes = np.array([args.page_size if n >= huge else n for n in lengths], dtype=np.int64)
+    pool.malloc_many(sizes)
+    print(pool.read_file("classes"), end="")
+    print(f"pages_allocated {pool.stats()['pages_allocated']}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="zsrs", description=__doc__)
+    sub = p.add_subparsers(dest="cmd")
+
+    d = sub.add_parser("demo", help="fill, free half, compact: the classes table at each step")
+    d.add_argument("--pages", type=int, default=20000)
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--chain", type=int, default=None)
+    d.add_argument("--kernel", default="6.12")
+    d.set_defaults(func=demo)
+
+    c = sub.add_parser("classes", help="print the size-class table")
+    c.add_argument("--chain", type=int, default=None)
+    c.add_argument("--page-size", type=int, default=4096)
+    c.add_argument("--delta", type=int, default=None)
+    c.add_argument("--kernel", default="6.12")
+    c.set_defaults(func=classes)
+
+    r = sub.add_parser("replay", help="allocate recorded compressed lengths, print `classes`")
+    r.add_argument("lengths", help="file with one compressed length per line")
+    r.add_argument("--chain", type=int, default=None)
+    r.add_argument("--page-size", type=int, default=4096)
+    r.add_argument("--kernel", default="6.12")
+    r.set_defaults(func=replay)
+
+    args = p.parse_args(argv)
+    if args.cmd is None:
+        args = p.parse_args(["demo", *(argv or [])])
+    try:
+        return args.func(args)
+    except _zsrs.ZsError as e:
+        print(f"zsrs: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

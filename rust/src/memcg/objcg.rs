@@ -1,0 +1,222 @@
+//! obj_cgroups: reference-counted owners of byte-granular charges, re-parented on removal.
+//!
+//! Byte charging (`obj_cgroup_charge` / `obj_cgroup_uncharge`) follows the kernel's arithmetic
+//! with one stock of pre-charged bytes **per objcg** (the kernel keeps a per-CPU stock that
+//! caches one objcg at a time and flushes leftovers to `objcg->nr_charged_bytes`; a per-objcg
+//! stock is that machine with one CPU per objcg, and is deterministic):
+//! - charge `size`: if the stock holds at least `size`, take it from the stock; otherwise charge
+//!   `ceil(size / PAGE_SIZE)` whole pages (memory.current and `kernel` move by that many pages)
+//!   and add `PAGE_SIZE - size % PAGE_SIZE` (when non-zero) to the stock. The charge path never
+//!   uncharges, so the stock may briefly exceed a page, as in the kernel;
+//! - uncharge `size`: add it to the stock; if the stock then exceeds PAGE_SIZE, uncharge its whole
+//!   pages and keep the remainder;
+//! - release (last reference dropped): uncharge the stock's whole pages.
+//!
+//! Hence for one objcg at any time: pages charged × PAGE_SIZE = live bytes + stock.
+//! There is no per-CPU page stock (MEMCG_CHARGE_BATCH): memory.current is exact.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use super::tree::Tree;
+use super::{Cgroups, MemcgId, ObjcgId, ROOT_MEMCG};
+use crate::error::{Result, ZsError};
+
+/// One obj_cgroup.
+#[derive(Debug)]
+pub(crate) struct Objcg {
+    /// Owning memcg; changed only under the tree's write lock (re-parenting).
+    pub(crate) memcg: MemcgId,
+    refcnt: AtomicU64,
+    /// Pre-charged bytes not yet used by objects (`nr_charged_bytes`).
+    stock: Mutex<u64>,
+    released: AtomicBool,
+}
+
+impl Objcg {
+    /// A new objcg of `memcg` holding the memcg's initial reference.
+    pub(crate) fn new(memcg: MemcgId) -> Self {
+        Objcg {
+            memcg,
+            refcnt: AtomicU64::new(1),
+            stock: Mutex::new(0),
+            released: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Tree {
+    /// A live (not released) objcg.
+    pub(crate) fn objcg(&self, o: ObjcgId) -> Result<&Objcg> {
+        let obj = self
+            .objcgs
+            .get(o as usize)
+            .ok_or_else(|| ZsError::Cgroup(format!("no objcg with id {o}")))?;
+        if obj.released.load(Relaxed) {
+            return Err(ZsError::Cgroup(format!("objcg {o} was released")));
+        }
+        Ok(obj)
+    }
+}
+
+impl Cgroups {
+    /// The objcg charges of `memcg` go to, with a reference the caller must put; None for root.
+    /// An offline memcg answers with its nearest online ancestor's objcg (as the kernel does).
+    pub fn get_objcg(&self, memcg: MemcgId) -> Result<Option<ObjcgId>> {
+        let t = self.read();
+        for &a in t.memcg(memcg)?.chain.iter() {
+            if a == ROOT_MEMCG {
+                break;
+            }
+            if let Some(o) = t.memcgs[a as usize].objcg {
+                t.objcg(o)?.refcnt.fetch_add(1, Relaxed);
+                return Ok(Some(o));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Takes a reference to `o`.
+    pub fn objcg_get(&self, o: ObjcgId) -> Result<()> {
+        self.read().objcg(o)?.refcnt.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Drops a reference to `o`; the last one releases it (uncharging its stock's whole pages).
+    pub fn objcg_put(&self, o: ObjcgId) -> Result<()> {
+        let t = self.read();
+        self.objcg_put_locked(&t, o)
+    }
+
+    pub(crate) fn objcg_put_locked(&self, t: &Tree, o: ObjcgId) -> Result<()> {
+        let obj = t.objcg(o)?;
+        let prev = obj
+            .refcnt
+            .fetch_update(Relaxed, Relaxed, |r| r.checked_sub(1))
+            .map_err(|_| ZsError::Cgroup(format!("objcg {o}: reference count underflow")))?;
+        if prev == 1 && !obj.released.swap(true, Relaxed) {
+            let mut stock = obj.stock.lock().unwrap_or_else(|e| e.into_inner());
+            let pages = *stock / self.page_size;
+            *stock = 0;
+            self.uncharge_kmem(t, obj.memcg, pages);
+        }
+        Ok(())
+    }
+
+    /// Current reference count of `o` (0 once released).
+    pub fn objcg_refcount(&self, o: ObjcgId) -> Result<u64> {
+        let t = self.read();
+        let obj = t
+            .objcgs
+            .get(o as usize)
+            .ok_or_else(|| ZsError::Cgroup(format!("no objcg with id {o}")))?;
+        Ok(obj.refcnt.load(Relaxed))
+    }
+
+    /// The memcg `o` charges now (follows re-parenting).
+    pub fn objcg_memcg(&self, o: ObjcgId) -> Result<MemcgId> {
+        Ok(self.read().objcg(o)?.memcg)
+    }
+
+    /// Pre-charged bytes held in `o`'s stock.
+    pub fn objcg_stock(&self, o: ObjcgId) -> Result<u64> {
+        let t = self.read();
+        let s = *t.objcg(o)?.stock.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(s)
+    }
+
+    /// `memcg`'s active objcg and the objcgs re-parented into it (live ones only).
+    pub fn memcg_objcgs(&self, memcg: MemcgId) -> Result<(Option<ObjcgId>, Vec<ObjcgId>)> {
+        let t = self.read();
+        let m = t.memcg(memcg)?;
+        let list = m
+            .objcg_list
+            .iter()
+            .copied()
+            .filter(|&o| t.objcg(o).is_ok())
+            .collect();
+        Ok((m.objcg, list))
+    }
+
+    /// Charges `bytes` to `o`'s memcg through the byte stock (see the module header). `force`
+    /// is the PF_MEMALLOC must-not-fail charge: it may exceed memory.max (raising a max event).
+    pub fn obj_cgroup_charge(&self, o: ObjcgId, bytes: u64, force: bool) -> Result<()> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        let t = self.read();
+        let obj = t.objcg(o)?;
+        let mut stock = obj.stock.lock().unwrap_or_else(|e| e.into_inner());
+        if *stock >= bytes {
+            *stock -= bytes;
+            return Ok(());
+        }
+        let pages = bytes.div_ceil(self.page_size);
+        self.try_charge_chain(&t, obj.memcg, pages, force)?;
+        self.add_memcg_state(&t, obj.memcg, self.items().kernel, pages as i64);
+        let rem = bytes % self.page_size;
+        if rem != 0 {
+            *stock += self.page_size - rem;
+        }
+        Ok(())
+    }
+
+    /// Returns `bytes` to `o`'s stock, uncharging whole pages once it exceeds a page.
+    pub fn obj_cgroup_uncharge(&self, o: ObjcgId, bytes: u64) -> Result<()> {
+        let t = self.read();
+        let obj = t.objcg(o)?;
+        let mut stock = obj.stock.lock().unwrap_or_else(|e| e.into_inner());
+        *stock += bytes;
+        if *stock > self.page_size {
+            let pages = *stock / self.page_size;
+            *stock %= self.page_size;
+            self.uncharge_kmem(&t, obj.memcg, pages);
+        }
+        Ok(())
+    }
+
+    fn uncharge_kmem(&self, t: &Tree, memcg: MemcgId, pages: u64) {
+        if pages > 0 {
+            self.add_memcg_state(t, memcg, self.items().kernel, -(pages as i64));
+            self.uncharge_chain(t, memcg, pages);
+        }
+    }
+
+    /// Whether `memcg` may store more in zswap (`obj_cgroup_may_zswap`): walking from `memcg`
+    /// up to but excluding root, no level's `floor(zswap bytes / PAGE_SIZE)` reaches its
+    /// memory.zswap.max (a max of 0 always refuses). Returns the first level over its limit.
+    pub fn zswap_over_limit(&self, memcg: MemcgId) -> Result<Option<MemcgId>> {
+        let t = self.read();
+        let zswap = self.items().zswap as usize;
+        let max_all = super::page_counter_max(self.page_size);
+        for &a in t.memcg(memcg)?.chain.iter() {
+            if a == ROOT_MEMCG {
+                break;
+            }
+            let m = &t.memcgs[a as usize];
+            let max = m.zswap_max.load(Relaxed);
+            if max == max_all {
+                continue;
+            }
+            let bytes = m.state[zswap].load(Relaxed).max(0) as u64;
+            if max == 0 || bytes / self.page_size >= max {
+                return Ok(Some(a));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `obj_cgroup_may_zswap`: true when no level below root is at its memory.zswap.max.
+    pub fn may_zswap(&self, memcg: MemcgId) -> Result<bool> {
+        Ok(self.zswap_over_limit(memcg)?.is_none())
+    }
+
+    /// Effective memory.zswap.writeback: the AND over `memcg` and all ancestors, root included.
+    pub fn zswap_writeback_enabled(&self, memcg: MemcgId) -> Result<bool> {
+        let t = self.read();
+        let chain = &t.memcg(memcg)?.chain;
+        Ok(chain
+            .iter()
+            .all(|&a| t.memcgs[a as usize].zswap_writeback.load(Relaxed)))
+    }
+}

@@ -1,0 +1,265 @@
+//! The cgroup tree: paths, parent and children, online/offline, creation and removal.
+//!
+//! Removal (`rmdir`) follows the kernel's css offline order where it matters to us: the memcg
+//! goes offline, leaves its parent's children and the path table, and `memcg_reparent_objcgs`
+//! points its active objcg and every objcg already re-parented into it at the parent, splices
+//! them onto the parent's list and drops the memcg's initial reference to the active objcg.
+//! The memcg itself stays as an offline zombie: ids are never reused.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
+
+use super::objcg::Objcg;
+use super::page_counter::PageCounter;
+use super::render::NR_MEMCG_EVENTS;
+use super::{zeroed, Cgroups, MemcgId, ObjcgId, ROOT_MEMCG};
+use crate::error::{Result, ZsError};
+
+/// One memory cgroup.
+#[derive(Debug)]
+pub(crate) struct MemcgNode {
+    pub(crate) path: String,
+    pub(crate) parent: Option<MemcgId>,
+    pub(crate) children: Vec<MemcgId>,
+    /// This memcg, then its parent, …, then root: the chain every update walks.
+    pub(crate) chain: Box<[MemcgId]>,
+    pub(crate) online: bool,
+    /// The active objcg (None for root and once offline).
+    pub(crate) objcg: Option<ObjcgId>,
+    /// Objcgs re-parented into this memcg.
+    pub(crate) objcg_list: Vec<ObjcgId>,
+    pub(crate) memory: PageCounter,
+    /// memory.zswap.max in pages.
+    pub(crate) zswap_max: AtomicU64,
+    /// memory.zswap.writeback.
+    pub(crate) zswap_writeback: AtomicBool,
+    /// Hierarchical memcg-wide state and events, by item.
+    pub(crate) state: Box<[AtomicI64]>,
+    /// Hierarchical lruvec state, `nid * nr_items + item`.
+    pub(crate) lruvec: Box<[AtomicI64]>,
+    /// memory.events (hierarchical) and memory.events.local.
+    pub(crate) events: [AtomicU64; NR_MEMCG_EVENTS],
+    pub(crate) events_local: [AtomicU64; NR_MEMCG_EVENTS],
+}
+
+/// All memcgs and objcgs.
+#[derive(Debug)]
+pub(crate) struct Tree {
+    pub(crate) memcgs: Vec<MemcgNode>,
+    pub(crate) objcgs: Vec<Objcg>,
+    by_path: HashMap<String, MemcgId>,
+    nr_nodes: usize,
+    nr_items: usize,
+    max: u64,
+}
+
+impl Tree {
+    /// A tree holding only the root.
+    pub(crate) fn new(nr_nodes: usize, nr_items: usize, max: u64) -> Self {
+        let mut t = Tree {
+            memcgs: Vec::new(),
+            objcgs: Vec::new(),
+            by_path: HashMap::new(),
+            nr_nodes,
+            nr_items,
+            max,
+        };
+        t.push_memcg("/".to_string(), None);
+        t
+    }
+
+    fn push_memcg(&mut self, path: String, parent: Option<MemcgId>) -> MemcgId {
+        let id = self.memcgs.len() as MemcgId;
+        let mut chain = vec![id];
+        if let Some(p) = parent {
+            chain.extend_from_slice(&self.memcgs[p as usize].chain);
+        }
+        let objcg = parent.map(|_| {
+            let o = self.objcgs.len() as ObjcgId;
+            self.objcgs.push(Objcg::new(id));
+            o
+        });
+        self.by_path.insert(path.clone(), id);
+        self.memcgs.push(MemcgNode {
+            path,
+            parent,
+            children: Vec::new(),
+            chain: chain.into_boxed_slice(),
+            online: true,
+            objcg,
+            objcg_list: Vec::new(),
+            memory: PageCounter::new(self.max),
+            zswap_max: AtomicU64::new(self.max),
+            zswap_writeback: AtomicBool::new(true),
+            state: zeroed(self.nr_items),
+            lruvec: zeroed(self.nr_nodes * self.nr_items),
+            events: Default::default(),
+            events_local: Default::default(),
+        });
+        if let Some(p) = parent {
+            self.memcgs[p as usize].children.push(id);
+        }
+        id
+    }
+
+    /// Any memcg, online or not.
+    pub(crate) fn memcg(&self, id: MemcgId) -> Result<&MemcgNode> {
+        self.memcgs
+            .get(id as usize)
+            .ok_or_else(|| ZsError::Cgroup(format!("no memcg with id {id}")))
+    }
+
+    /// An online memcg (files exist only for these).
+    pub(crate) fn online(&self, id: MemcgId) -> Result<&MemcgNode> {
+        let m = self.memcg(id)?;
+        if m.online {
+            Ok(m)
+        } else {
+            Err(ZsError::Cgroup(format!(
+                "{} has been removed (ENOENT)",
+                m.path
+            )))
+        }
+    }
+
+    /// Online memcg at `path`.
+    pub(crate) fn lookup(&self, path: &str) -> Result<MemcgId> {
+        let p = normalize(path)?;
+        self.by_path
+            .get(&p)
+            .copied()
+            .ok_or_else(|| ZsError::Cgroup(format!("{p}: no such cgroup (ENOENT)")))
+    }
+}
+
+/// "/a//b/" → "/a/b"; rejects relative paths and "." / ".." components.
+fn normalize(path: &str) -> Result<String> {
+    if !path.starts_with('/') {
+        return Err(ZsError::Cgroup(format!(
+            "{path:?}: cgroup paths are absolute (start with /)"
+        )));
+    }
+    let mut out = String::with_capacity(path.len());
+    for c in path.split('/').filter(|c| !c.is_empty()) {
+        if c == "." || c == ".." {
+            return Err(ZsError::Cgroup(format!(
+                "{path:?}: '.' and '..' are not allowed"
+            )));
+        }
+        out.push('/');
+        out.push_str(c);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+impl Cgroups {
+    /// Creates the cgroup at `path` (its parent must exist), online, with a fresh objcg.
+    pub fn create(&self, path: &str) -> Result<MemcgId> {
+        let p = normalize(path)?;
+        if p == "/" {
+            return Err(ZsError::Cgroup("/: already exists (EEXIST)".into()));
+        }
+        let mut t = self.write();
+        if t.by_path.contains_key(&p) {
+            return Err(ZsError::Cgroup(format!("{p}: already exists (EEXIST)")));
+        }
+        let parent_path = match p.rfind('/') {
+            Some(0) | None => "/",
+            Some(i) => &p[..i],
+        };
+        let parent = t.lookup(parent_path)?;
+        Ok(t.push_memcg(p, Some(parent)))
+    }
+
+    /// Removes the childless cgroup at `path` and re-parents its objcgs to the parent.
+    pub fn remove(&self, path: &str) -> Result<()> {
+        let mut t = self.write();
+        let id = t.lookup(path)?;
+        if id == ROOT_MEMCG {
+            return Err(ZsError::Cgroup(
+                "/: the root cgroup cannot be removed (EBUSY)".into(),
+            ));
+        }
+        let m = &t.memcgs[id as usize];
+        if !m.children.is_empty() {
+            return Err(ZsError::Cgroup(format!(
+                "{}: has {} child cgroup(s) (EBUSY)",
+                m.path,
+                m.children.len()
+            )));
+        }
+        let parent = m.parent.unwrap_or(ROOT_MEMCG);
+        let path = m.path.clone();
+        t.by_path.remove(&path);
+        t.memcgs[parent as usize].children.retain(|&c| c != id);
+        let node = &mut t.memcgs[id as usize];
+        node.online = false;
+        let active = node.objcg.take();
+        let mut moved = std::mem::take(&mut node.objcg_list);
+        moved.extend(active);
+        for &o in &moved {
+            t.objcgs[o as usize].memcg = parent;
+        }
+        t.memcgs[parent as usize].objcg_list.extend(moved);
+        if let Some(o) = active {
+            // The memcg's initial reference; later holders keep the objcg alive.
+            self.objcg_put_locked(&t, o)?;
+        }
+        Ok(())
+    }
+
+    /// Id of the online cgroup at `path`.
+    pub fn lookup(&self, path: &str) -> Result<MemcgId> {
+        self.read().lookup(path)
+    }
+
+    /// Path of `id` (also for a removed cgroup: the path it had).
+    pub fn path(&self, id: MemcgId) -> Result<String> {
+        Ok(self.read().memcg(id)?.path.clone())
+    }
+
+    /// Parent of `id` (None for root).
+    pub fn parent(&self, id: MemcgId) -> Result<Option<MemcgId>> {
+        Ok(self.read().memcg(id)?.parent)
+    }
+
+    /// Online children of `id`, in creation order.
+    pub fn children(&self, id: MemcgId) -> Result<Vec<MemcgId>> {
+        Ok(self.read().memcg(id)?.children.clone())
+    }
+
+    /// Whether `id` is online (not removed).
+    pub fn is_online(&self, id: MemcgId) -> Result<bool> {
+        Ok(self.read().memcg(id)?.online)
+    }
+
+    /// The nearest online memcg at or above `id` (where a dead memcg's charges now land).
+    pub fn online_ancestor(&self, id: MemcgId) -> Result<MemcgId> {
+        let t = self.read();
+        let m = t.memcg(id)?;
+        Ok(m.chain
+            .iter()
+            .copied()
+            .find(|&a| t.memcgs[a as usize].online)
+            .unwrap_or(ROOT_MEMCG))
+    }
+
+    /// Whether `id` is `ancestor` or below it.
+    pub fn is_descendant(&self, id: MemcgId, ancestor: MemcgId) -> Result<bool> {
+        Ok(self.read().memcg(id)?.chain.contains(&ancestor))
+    }
+
+    /// (id, path) of every online cgroup, root first, in creation order.
+    pub fn list(&self) -> Vec<(MemcgId, String)> {
+        let t = self.read();
+        t.memcgs
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.online)
+            .map(|(i, m)| (i as MemcgId, m.path.clone()))
+            .collect()
+    }
+}

@@ -1,0 +1,86 @@
+//! `zsrs.Compressor`: the kernel's compressors, one page or a batch at a time.
+
+use numpy::{PyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::buffers::with_bytes;
+use super::errors::IntoPy;
+use crate::compress::{self, Compressor};
+
+/// A compressor configured like the kernel's backend of the same name.
+#[pyclass(name = "Compressor", module = "zsrs", frozen)]
+pub struct PyCompressor {
+    inner: Box<dyn Compressor>,
+}
+
+#[pymethods]
+impl PyCompressor {
+    #[new]
+    fn new(name: &str) -> PyResult<Self> {
+        Ok(Self {
+            inner: compress::by_name(name).py_err()?,
+        })
+    }
+
+    /// The algorithm's kernel name.
+    #[getter]
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    /// Compresses a page; returns the compressed bytes.
+    fn compress<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut out = Vec::new();
+        with_bytes(data, |d| self.inner.compress(d, &mut out).py_err())?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// Decompresses into exactly `size` bytes.
+    fn decompress<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+        size: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut out = vec![0u8; size];
+        with_bytes(data, |d| self.inner.decompress(d, &mut out).py_err())?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// Compressed length of every row of a 2-D uint8 array (GIL released).
+    fn compressed_lengths<'py>(
+        &self,
+        py: Python<'py>,
+        pages: PyReadonlyArray2<'py, u8>,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        let rows = pages.shape()[0];
+        let cols = pages.shape()[1];
+        let flat = pages.as_slice()?;
+        let lens = py.allow_threads(|| {
+            let mut out = Vec::new();
+            (0..rows)
+                .map(|r| {
+                    self.inner
+                        .compress(&flat[r * cols..(r + 1) * cols], &mut out)
+                        .map(|n| n as u32)
+                })
+                .collect::<crate::error::Result<Vec<u32>>>()
+        });
+        Ok(PyArray1::from_vec(py, lens.py_err()?))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Compressor({:?})", self.inner.name())
+    }
+}
+
+/// The names `Compressor` accepts.
+#[pyfunction]
+pub fn compressors() -> Vec<&'static str> {
+    compress::available().to_vec()
+}

@@ -1,0 +1,346 @@
+//! `zsrs.Pool`: a zsmalloc pool, per object and in numpy batches.
+
+use std::sync::Arc;
+
+use numpy::{
+    PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray2, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use super::buffers::{fill_buffer, with_bytes};
+use super::errors::{to_py, IntoPy};
+use super::memory::PyMemory;
+use crate::error::ZsError;
+use crate::zsmalloc::{ChainRule, Geometry, Pool, PoolConfig, Profile};
+
+/// A zsmalloc pool over simulated memory.
+#[pyclass(name = "Pool", module = "zsrs", frozen)]
+pub struct PyPool {
+    inner: Arc<Pool>,
+}
+
+fn config(
+    name: &str,
+    kernel: &str,
+    chain_size: Option<usize>,
+    class_delta: Option<usize>,
+    chain_rule: Option<&str>,
+) -> PyResult<PoolConfig> {
+    let mut cfg = PoolConfig::new(name);
+    cfg.profile = Profile::parse(kernel).py_err()?;
+    cfg.chain_size = chain_size;
+    cfg.class_delta = class_delta;
+    cfg.chain_rule = chain_rule.map(ChainRule::parse).transpose().py_err()?;
+    Ok(cfg)
+}
+
+fn row_dict<'py>(
+    py: Python<'py>,
+    labels: &[(&str, usize)],
+    r: &crate::zsmalloc::ClassRow,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("class", r.class)?;
+    d.set_item("size", r.size)?;
+    for ((label, _), v) in labels.iter().zip(&r.groups) {
+        d.set_item(*label, *v)?;
+    }
+    d.set_item("obj_allocated", r.obj_allocated)?;
+    d.set_item("obj_used", r.obj_used)?;
+    d.set_item("pages_used", r.pages_used)?;
+    d.set_item("pages_per_zspage", r.pages_per_zspage)?;
+    d.set_item("freeable", r.freeable)?;
+    Ok(d)
+}
+
+#[pymethods]
+impl PyPool {
+    #[new]
+    #[pyo3(signature = (memory, name = "zsrs", chain_size = None, *, kernel = "6.12", class_delta = None, chain_rule = None))]
+    fn new(
+        memory: &PyMemory,
+        name: &str,
+        chain_size: Option<usize>,
+        kernel: &str,
+        class_delta: Option<usize>,
+        chain_rule: Option<&str>,
+    ) -> PyResult<Self> {
+        let cfg = config(name, kernel, chain_size, class_delta, chain_rule)?;
+        Ok(Self {
+            inner: Arc::new(Pool::new(memory.inner.clone(), cfg).py_err()?),
+        })
+    }
+
+    /// The pool's name.
+    #[getter]
+    fn name(&self) -> String {
+        self.inner.name().to_string()
+    }
+
+    /// Compressed lengths at or above this go to the huge class (`zs_huge_class_size`).
+    #[getter]
+    fn huge_class_size(&self) -> usize {
+        self.inner.huge_class_size()
+    }
+
+    /// Kernel profile: "6.12" (v6.4+) or "6.1" (before v6.4).
+    #[getter]
+    fn kernel(&self) -> &'static str {
+        self.inner.profile().name()
+    }
+
+    /// Maximum pages per zspage.
+    #[getter]
+    fn chain_size(&self) -> usize {
+        self.inner.geometry().chain_size
+    }
+
+    /// Allocates `size` bytes; new zspage pages come from node `nid` first. Returns a handle.
+    #[pyo3(signature = (size, nid = 0))]
+    fn malloc(&self, py: Python<'_>, size: usize, nid: usize) -> PyResult<u64> {
+        py.allow_threads(|| self.inner.malloc(size, nid)).py_err()
+    }
+
+    /// Frees an object.
+    fn free(&self, handle: u64) -> PyResult<()> {
+        self.inner.free(handle).py_err()
+    }
+
+    /// Writes bytes at the start of the object (the rest reads back as zeros).
+    fn write(&self, handle: u64, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        with_bytes(data, |d| self.inner.write(handle, d).py_err())
+    }
+
+    /// Reads the object: returns bytes, or fills `out` and returns the object's length.
+    #[pyo3(signature = (handle, out = None))]
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        handle: u64,
+        out: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<PyObject> {
+        let data = self.inner.read(handle).py_err()?;
+        match out {
+            None => Ok(PyBytes::new(py, &data).into_any().unbind()),
+            Some(o) => {
+                fill_buffer(o, &data)?;
+                Ok(data.len().into_pyobject(py)?.into_any().unbind())
+            }
+        }
+    }
+
+    /// Length of the object behind a handle.
+    fn object_len(&self, handle: u64) -> PyResult<usize> {
+        self.inner.object_len(handle).py_err()
+    }
+
+    /// One object per size (uint64 array in, handles out); all or nothing. GIL released.
+    #[pyo3(signature = (sizes, nid = 0))]
+    fn malloc_many<'py>(
+        &self,
+        py: Python<'py>,
+        sizes: PyReadonlyArray1<'py, i64>,
+        nid: usize,
+    ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        let s: Vec<usize> = sizes
+            .as_array()
+            .iter()
+            .map(|&v| {
+                usize::try_from(v).map_err(|_| PyValueError::new_err(format!("negative size {v}")))
+            })
+            .collect::<PyResult<_>>()?;
+        let mut out = vec![0u64; s.len()];
+        py.allow_threads(|| self.inner.malloc_many(&s, nid, &mut out))
+            .py_err()?;
+        Ok(PyArray1::from_vec(py, out))
+    }
+
+    /// Writes row k of a 2-D uint8 array to handle k (truncated to each object's length).
+    fn write_many(
+        &self,
+        py: Python<'_>,
+        handles: PyReadonlyArray1<'_, u64>,
+        pages: PyReadonlyArray2<'_, u8>,
+    ) -> PyResult<()> {
+        let (rows, cols) = (pages.shape()[0], pages.shape()[1]);
+        if rows != handles.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} handles for {rows} rows",
+                handles.len()
+            )));
+        }
+        let h = handles.as_slice()?;
+        let p = pages.as_slice()?;
+        py.allow_threads(|| self.inner.write_many(h, p, cols))
+            .py_err()
+    }
+
+    /// Reads object k into row k of `out` (zero-padded); returns the lengths.
+    fn read_many<'py>(
+        &self,
+        py: Python<'py>,
+        handles: PyReadonlyArray1<'py, u64>,
+        mut out: PyReadwriteArray2<'py, u8>,
+    ) -> PyResult<Bound<'py, PyArray1<u32>>> {
+        let (rows, cols) = (out.shape()[0], out.shape()[1]);
+        if rows != handles.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} handles for {rows} rows",
+                handles.len()
+            )));
+        }
+        let h = handles.as_slice()?;
+        let o = out.as_slice_mut()?;
+        let mut lens = vec![0u32; rows];
+        py.allow_threads(|| self.inner.read_many(h, o, cols, &mut lens))
+            .py_err()?;
+        Ok(PyArray1::from_vec(py, lens))
+    }
+
+    /// Frees every handle; nothing is freed if one is invalid or repeated.
+    fn free_many(&self, py: Python<'_>, handles: PyReadonlyArray1<'_, u64>) -> PyResult<()> {
+        let h = handles.as_slice()?;
+        py.allow_threads(|| self.inner.free_many(h)).py_err()
+    }
+
+    /// Compacts every class (`zs_compact`); returns the pages freed.
+    fn compact(&self, py: Python<'_>) -> u64 {
+        py.allow_threads(|| self.inner.compact())
+    }
+
+    /// Pages compaction could free now (the shrinker's count).
+    fn compactable_pages(&self) -> u64 {
+        self.inner.compactable_pages()
+    }
+
+    /// Moves page `pfn` of this pool to node `to_node`; returns the new PFN.
+    fn migrate_page(&self, pfn: u64, to_node: usize) -> PyResult<u64> {
+        self.inner.migrate_page(pfn, to_node).py_err()
+    }
+
+    /// `[(pfn, nid), …]` of every page the pool holds.
+    fn pages(&self) -> Vec<(u64, usize)> {
+        self.inner.pages()
+    }
+
+    /// Pool counters as a dict.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.stats();
+        let d = PyDict::new(py);
+        d.set_item("pages_allocated", s.pages_allocated)?;
+        d.set_item("pages_compacted", s.pages_compacted)?;
+        d.set_item("objs_allocated", s.objs_allocated)?;
+        d.set_item("objs_used", s.objs_used)?;
+        d.set_item("bytes_requested", s.bytes_requested)?;
+        d.set_item("zspages", s.zspages)?;
+        d.set_item(
+            "bytes_used",
+            s.pages_allocated * self.inner.geometry().page_size as u64,
+        )?;
+        Ok(d)
+    }
+
+    /// The debugfs `classes` rows as dicts (keys = the kernel's column names).
+    fn classes<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let labels = self.inner.profile().group_columns();
+        self.inner
+            .classes()
+            .iter()
+            .map(|r| row_dict(py, labels, r))
+            .collect()
+    }
+
+    /// A file of the pool's debugfs directory as the kernel prints it ("classes").
+    fn read_file(&self, name: &str) -> PyResult<String> {
+        match name {
+            "classes" => Ok(self.inner.classes_text()),
+            _ => Err(to_py(ZsError::InvalidArgument(format!(
+                "no file {name:?} (the pool has \"classes\")"
+            )))),
+        }
+    }
+
+    /// The zspages of a class in fullness-list order, for inspection.
+    fn zspages<'py>(
+        &self,
+        py: Python<'py>,
+        class_index: usize,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.inner
+            .zspages(class_index)
+            .py_err()?
+            .into_iter()
+            .map(|z| {
+                let d = PyDict::new(py);
+                d.set_item("id", z.id)?;
+                d.set_item("class", z.class)?;
+                d.set_item("fullness", z.fullness)?;
+                d.set_item("inuse", z.inuse)?;
+                d.set_item("pages", z.pages)?;
+                d.set_item("free_list", z.free_list)?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// Recounts every counter from the layout; raises on the first mismatch.
+    fn check_invariants(&self) -> PyResult<()> {
+        self.inner
+            .check_invariants()
+            .map_err(|e| to_py(ZsError::InvalidArgument(format!("invariant broken: {e}"))))
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.inner.stats();
+        format!(
+            "Pool({:?}, kernel={:?}, chain_size={}, objects={}, pages={})",
+            self.inner.name(),
+            self.inner.profile().name(),
+            self.inner.geometry().chain_size,
+            s.objs_used,
+            s.pages_allocated
+        )
+    }
+}
+
+/// The size-class table for a geometry, every nominal class: dicts with index, size,
+/// pages_per_zspage, objs_per_zspage, rep (serving class) and huge; plus huge_class_size.
+#[pyfunction]
+#[pyo3(signature = (chain_size = None, page_size = 4096, *, kernel = "6.12", class_delta = None, chain_rule = None))]
+pub fn class_table<'py>(
+    py: Python<'py>,
+    chain_size: Option<usize>,
+    page_size: usize,
+    kernel: &str,
+    class_delta: Option<usize>,
+    chain_rule: Option<&str>,
+) -> PyResult<(Vec<Bound<'py, PyDict>>, usize)> {
+    let cfg = config("table", kernel, chain_size, class_delta, chain_rule)?;
+    let chain = cfg.chain_size.unwrap_or(cfg.profile.default_chain_size());
+    let rule = cfg.chain_rule.unwrap_or(cfg.profile.chain_rule());
+    let g = Geometry::new(page_size, chain, class_delta, rule).py_err()?;
+    let rows = g
+        .classes
+        .iter()
+        .map(|c| {
+            let d = PyDict::new(py);
+            d.set_item("index", c.index)?;
+            d.set_item("size", c.size)?;
+            d.set_item("pages_per_zspage", c.pages_per_zspage)?;
+            d.set_item("objs_per_zspage", c.objs_per_zspage)?;
+            d.set_item("rep", c.rep)?;
+            d.set_item("huge", c.huge)?;
+            Ok(d)
+        })
+        .collect::<PyResult<_>>()?;
+    Ok((rows, g.huge_class_size))
+}
+
+/// Page `i` of the fidelity workload W1 (shared/fidelity/README.md), bit for bit.
+#[pyfunction]
+#[pyo3(signature = (i, page_size = 4096))]
+pub fn fidelity_page<'py>(py: Python<'py>, i: u64, page_size: usize) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, &crate::pagegen::w1_page(i, page_size))
+}
