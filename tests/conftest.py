@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 import zsrs
 
 DATA = Path(__file__).parent / "data"

@@ -3,9 +3,8 @@
 import subprocess
 import sys
 
-from conftest import DATA
-
 import zsrs.cli
+from conftest import DATA
 
 
 def run(*args):

@@ -5,12 +5,11 @@ import threading
 
 import numpy as np
 import pytest
+import zsrs
+from conftest import DATA
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-
-import zsrs
-from conftest import DATA
 
 
 def test_round_trip_and_buffers(pool):
@@ -98,7 +97,7 @@ def test_batch_calls_round_trip_and_match_single_calls(pool):
     assert (lens == sizes).all()
     for k in range(0, 2000, 97):
         assert out[k, : sizes[k]].tobytes() == pages[k, : sizes[k]].tobytes()
-        assert not out[k, sizes[k]:].any()
+        assert not out[k, sizes[k] :].any()
         assert pool.read(int(hs[k])) == pages[k, : sizes[k]].tobytes()
     assert pool.stats()["objs_used"] == 2000
     assert pool.stats()["bytes_requested"] == int(sizes.sum())
@@ -118,17 +117,44 @@ def test_classes_file_is_the_kernels_for_the_kernels_workload():
     rows = {r["class"]: r for r in pool.classes()}
     assert rows[254]["100%"] == 2483 and rows[254]["obj_used"] == 2483
     assert rows[1] == {
-        "class": 1, "size": 48, "10%": 0, "20%": 0, "30%": 1, "40%": 0, "50%": 0, "60%": 0,
-        "70%": 0, "80%": 0, "90%": 0, "99%": 0, "100%": 0, "obj_allocated": 256, "obj_used": 64,
-        "pages_used": 3, "pages_per_zspage": 3, "freeable": 0,
+        "class": 1,
+        "size": 48,
+        "10%": 0,
+        "20%": 0,
+        "30%": 1,
+        "40%": 0,
+        "50%": 0,
+        "60%": 0,
+        "70%": 0,
+        "80%": 0,
+        "90%": 0,
+        "99%": 0,
+        "100%": 0,
+        "obj_allocated": 256,
+        "obj_used": 64,
+        "pages_used": 3,
+        "pages_per_zspage": 3,
+        "freeable": 0,
     }
 
 
 @pytest.mark.parametrize(
     "chain,distinct,huge",
-    [(4, 69, 3257), (5, 86, 3401), (6, 94, 3497), (7, 110, 3577), (8, 119, 3625),
-     (9, 136, 3673), (10, 141, 3705), (11, 153, 3737), (12, 159, 3769), (13, 173, 3785),
-     (14, 179, 3801), (15, 186, 3833), (16, 192, 3833)],
+    [
+        (4, 69, 3257),
+        (5, 86, 3401),
+        (6, 94, 3497),
+        (7, 110, 3577),
+        (8, 119, 3625),
+        (9, 136, 3673),
+        (10, 141, 3705),
+        (11, 153, 3737),
+        (12, 159, 3769),
+        (13, 173, 3785),
+        (14, 179, 3801),
+        (15, 186, 3833),
+        (16, 192, 3833),
+    ],
 )
 def test_class_tables_for_every_chain(chain, distinct, huge):
     rows, hcs = zsrs.class_table(chain)

@@ -4,6 +4,7 @@ The allocator and its consumers run in Rust (``zsrs._zsrs``); this package re-ex
 adds numpy workload generators, the command line, reports and plots.
 """
 
+from . import workloads
 from ._zsrs import (
     CgroupError,
     CompressionError,
@@ -23,7 +24,6 @@ from ._zsrs import (
     compressors,
     fidelity_page,
 )
-from . import workloads
 
 __all__ = [
     "CgroupError",

@@ -54,11 +54,15 @@ def demo(args: argparse.Namespace) -> int:
         handles[sel] = pool.malloc_many(sizes[sel], nid=nid)
     for h, c, hg, p in zip(handles, comp, huge, pages):
         pool.write(int(h), p.tobytes() if hg else c)
-    print(f"zsrs demo: {len(pages)} non-zero pages of a mixed workload ({args.pages - len(pages)}"
-          f" zero pages skipped), lz4, chain {pool.chain_size}, kernel {pool.kernel} profile,"
-          f" 2 NUMA nodes, huge_class_size {pool.huge_class_size}")
-    print(f"compression ratio {len(pages) * page_size / sizes.sum():.2f}, "
-          f"huge (stored raw) {int(huge.sum())}")
+    print(
+        f"zsrs demo: {len(pages)} non-zero pages of a mixed workload ({args.pages - len(pages)}"
+        f" zero pages skipped), lz4, chain {pool.chain_size}, kernel {pool.kernel} profile,"
+        f" 2 NUMA nodes, huge_class_size {pool.huge_class_size}"
+    )
+    print(
+        f"compression ratio {len(pages) * page_size / sizes.sum():.2f}, "
+        f"huge (stored raw) {int(huge.sum())}"
+    )
     print("\n== after filling ==")
     print(_nonempty_classes(pool.read_file("classes")), end="")
     print(_utilization(pool, page_size))
@@ -92,16 +96,19 @@ def demo(args: argparse.Namespace) -> int:
 
 def classes(args: argparse.Namespace) -> int:
     """Print the size-class geometry of a chain size / page size / kernel."""
-    rows, huge = _zsrs.class_table(args.chain, args.page_size, kernel=args.kernel,
-                                   class_delta=args.delta)
+    rows, huge = _zsrs.class_table(
+        args.chain, args.page_size, kernel=args.kernel, class_delta=args.delta
+    )
     reps = [r for r in rows if r["rep"] == r["index"]]
     print(f"# {len(rows)} classes, {len(reps)} distinct, huge_class_size {huge}")
     print(f"{'index':>5} {'size':>5} {'pages':>5} {'objs':>5} {'serves':>8} huge")
     for r in reps:
         run = [x["index"] for x in rows if x["rep"] == r["index"]]
         serves = str(run[0]) if len(run) == 1 else f"{run[0]}..{run[-1]}"
-        print(f"{r['index']:>5} {r['size']:>5} {r['pages_per_zspage']:>5} "
-              f"{r['objs_per_zspage']:>5} {serves:>8} {'yes' if r['huge'] else ''}")
+        print(
+            f"{r['index']:>5} {r['size']:>5} {r['pages_per_zspage']:>5} "
+            f"{r['objs_per_zspage']:>5} {serves:>8} {'yes' if r['huge'] else ''}"
+        )
     return 0
 
 
@@ -110,7 +117,7 @@ def _read_lengths(path: Path) -> list[int]:
     out = []
     for line in path.read_text().splitlines():
         line = line.strip()
-        if not line or line.startswith("#") or line.startswith("same"):
+        if not line or line.startswith(("#", "same")):
             continue
         out.append(int(line.split()[-1]))
     return out

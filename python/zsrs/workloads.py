@@ -12,10 +12,42 @@ PAGE_SIZE = 4096
 
 _WORDS = np.array(
     [
-        b"the", b"of", b"and", b"to", b"in", b"is", b"page", b"memory", b"kernel", b"swap",
-        b"cgroup", b"node", b"zspage", b"object", b"class", b"free", b"alloc", b"compress",
-        b"return", b"struct", b"static", b"unsigned", b"long", b"int", b"if", b"else", b"for",
-        b"while", b"lock", b"unlock", b"list", b"head", b"next", b"prev", b"count", b"size",
+        b"the",
+        b"of",
+        b"and",
+        b"to",
+        b"in",
+        b"is",
+        b"page",
+        b"memory",
+        b"kernel",
+        b"swap",
+        b"cgroup",
+        b"node",
+        b"zspage",
+        b"object",
+        b"class",
+        b"free",
+        b"alloc",
+        b"compress",
+        b"return",
+        b"struct",
+        b"static",
+        b"unsigned",
+        b"long",
+        b"int",
+        b"if",
+        b"else",
+        b"for",
+        b"while",
+        b"lock",
+        b"unlock",
+        b"list",
+        b"head",
+        b"next",
+        b"prev",
+        b"count",
+        b"size",
     ],
     dtype=object,
 )
@@ -60,7 +92,7 @@ def partial_random(
     fills = np.broadcast_to(np.asarray(fill, dtype=float), (n,))
     out = np.zeros((n, page_size), dtype=np.uint8)
     for i, f in enumerate(fills):
-        k = int(round(min(max(f, 0.0), 1.0) * page_size))
+        k = round(min(max(f, 0.0), 1.0) * page_size)
         out[i, :k] = rng.integers(0, 256, size=k, dtype=np.uint8)
     return out
 
