@@ -60,9 +60,6 @@ pub struct Memory {
     bases: Vec<Pfn>,
 }
 
-/// Spare buffers kept per node; past this, freed buffers go back to the heap.
-const SPARE_BUFFERS: usize = 1024;
-
 impl Memory {
     /// Nodes with the given capacities (pages each). `page_size` must be a power of two.
     pub fn new(capacities: &[usize], page_size: usize) -> Result<Self> {
@@ -157,6 +154,28 @@ impl Memory {
         Err(ZsError::OutOfMemory(format!("all {n} nodes are full")))
     }
 
+    /// Allocates `n` frames as `alloc_frame` would, appending them to `out`; all or nothing.
+    pub fn alloc_frames(&self, nid: usize, n: usize, out: &mut Vec<Frame>) -> Result<()> {
+        self.check_nid(nid)?;
+        let mut nodes = self.lock();
+        let nr = nodes.len();
+        let start = out.len();
+        'next: for _ in 0..n {
+            for k in 0..nr {
+                let id = (nid + k) % nr;
+                if let Some(f) = Self::take(&mut nodes[id], id, self.page_size) {
+                    out.push(f);
+                    continue 'next;
+                }
+            }
+            for f in out.drain(start..) {
+                Self::give_back(&mut nodes, f);
+            }
+            return Err(ZsError::OutOfMemory(format!("all {nr} nodes are full")));
+        }
+        Ok(())
+    }
+
     /// Allocates one frame on exactly `nid` (`__GFP_THISNODE`), as page migration does.
     pub fn alloc_frame_on(&self, nid: usize) -> Result<Frame> {
         self.check_nid(nid)?;
@@ -183,13 +202,24 @@ impl Memory {
 
     /// Returns a frame to its node.
     pub fn free_frame(&self, frame: Frame) {
+        Self::give_back(&mut self.lock(), frame);
+    }
+
+    /// Returns every frame of `frames` (left empty) to its node.
+    pub fn free_frames(&self, frames: &mut Vec<Frame>) {
         let mut nodes = self.lock();
+        for f in frames.drain(..) {
+            Self::give_back(&mut nodes, f);
+        }
+    }
+
+    fn give_back(nodes: &mut [Node], frame: Frame) {
         let node = &mut nodes[frame.nid];
         debug_assert!(frame.pfn >= node.base && frame.pfn < node.base + node.capacity as u64);
         node.free.push(frame.pfn);
-        if node.spare.len() < SPARE_BUFFERS {
-            node.spare.push(frame.data);
-        }
+        // Simulated RAM, once touched, stays with its node (as physical memory does): the buffer
+        // waits for the next frame born there instead of going back to the heap.
+        node.spare.push(frame.data);
     }
 
     /// Moves a frame's contents to a new frame on `to_node` and frees the old one (page

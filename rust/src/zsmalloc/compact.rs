@@ -128,7 +128,7 @@ impl Pool {
         let mut buf = vec![0u8; size];
         let legacy = self.profile == Profile::Legacy;
         for idx in 0..objs as u32 {
-            let cell = inner.zspages.get(src).handles[idx as usize];
+            let cell = inner.zspages.get(src).slots[idx as usize].handle;
             if cell == NONE {
                 continue;
             }

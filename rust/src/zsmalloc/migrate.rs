@@ -4,6 +4,7 @@
 //! the kernel, which rewrites only the handles of objects that start in it.
 
 use super::pool::Pool;
+use super::zspage::NONE;
 use crate::error::{Result, ZsError};
 use crate::mem::Pfn;
 
@@ -13,7 +14,7 @@ impl Pool {
     pub fn migrate_page(&self, pfn: Pfn, to_node: usize) -> Result<Pfn> {
         self.mem.check_nid(to_node)?;
         let mut inner = self.lock();
-        let (zid, page) = *inner.pfn_map.get(&pfn).ok_or_else(|| {
+        let (zid, page) = inner.pfn_owner(pfn).ok_or_else(|| {
             ZsError::InvalidArgument(format!("pfn {pfn} is not a page of pool {}", self.name()))
         })?;
         let mut new = self.mem.alloc_frame_on(to_node)?;
@@ -21,8 +22,8 @@ impl Pool {
         new.data.copy_from_slice(&z.frames[page as usize].data);
         let new_pfn = new.pfn;
         let old = std::mem::replace(&mut z.frames[page as usize], new);
-        inner.pfn_map.remove(&old.pfn);
-        inner.pfn_map.insert(new_pfn, (zid, page));
+        inner.set_pfn_owner(old.pfn, (NONE, 0));
+        inner.set_pfn_owner(new_pfn, (zid, page));
         self.mem.free_frame(old);
         Ok(new_pfn)
     }

@@ -6,15 +6,12 @@
 //! that take the lock once, and the simulated outcome — which slot, which zspage, which page —
 //! does not depend on the lock layout.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::geometry::{ChainRule, Geometry, HANDLE_SIZE};
 use super::profile::Profile;
-use super::zspage::{
-    copy_from_chain, copy_to_chain, zero_chain, ListHead, Zspage, ZspageSlab, NONE,
-};
+use super::zspage::{copy_from_chain, copy_to_chain, zero_chain, ListHead, ZspageSlab, NONE};
 use crate::error::{Result, ZsError};
 use crate::mem::{Memory, Pfn};
 
@@ -55,6 +52,9 @@ pub(crate) struct ClassState {
     pub pages_per_zspage: usize,
     pub objs_per_zspage: usize,
     pub huge: bool,
+    /// Fullness group by objects in use (0..=objs): `get_fullness_group` without divisions on
+    /// the malloc/free path.
+    pub group_of: Vec<u8>,
     /// One list per fullness group.
     pub lists: Vec<ListHead>,
     pub obj_allocated: u64,
@@ -91,8 +91,28 @@ pub(crate) struct Inner {
     pub free_handles: Vec<u32>,
     pub pages_allocated: u64,
     pub pages_compacted: u64,
-    /// Frame → (zspage id, page index in its chain), for page migration.
-    pub pfn_map: HashMap<Pfn, (u32, u32)>,
+    /// Frame → (zspage id, page index in its chain), indexed by PFN, for page migration;
+    /// `(NONE, _)` for frames that are not this pool's.
+    pub pfn_map: Vec<(u32, u32)>,
+}
+
+impl Inner {
+    /// Records which zspage page a frame is (or `(NONE, 0)`: none of this pool's).
+    pub fn set_pfn_owner(&mut self, pfn: Pfn, owner: (u32, u32)) {
+        let i = pfn as usize;
+        if i >= self.pfn_map.len() {
+            self.pfn_map.resize(i + 1, (NONE, 0));
+        }
+        self.pfn_map[i] = owner;
+    }
+
+    /// The zspage page a frame is, if it is this pool's.
+    pub fn pfn_owner(&self, pfn: Pfn) -> Option<(u32, u32)> {
+        self.pfn_map
+            .get(pfn as usize)
+            .copied()
+            .filter(|o| o.0 != NONE)
+    }
 }
 
 /// A zsmalloc pool over simulated memory.
@@ -128,6 +148,9 @@ impl Pool {
                 pages_per_zspage: c.pages_per_zspage,
                 objs_per_zspage: c.objs_per_zspage,
                 huge: c.huge,
+                group_of: (0..=c.objs_per_zspage)
+                    .map(|n| cfg.profile.fullness(n, c.objs_per_zspage) as u8)
+                    .collect(),
                 lists: vec![ListHead::default(); cfg.profile.nr_groups()],
                 obj_allocated: 0,
                 obj_used: 0,
@@ -156,7 +179,7 @@ impl Pool {
                 free_handles: Vec::new(),
                 pages_allocated: 0,
                 pages_compacted: 0,
-                pfn_map: HashMap::new(),
+                pfn_map: Vec::new(),
             }),
         })
     }
@@ -290,7 +313,7 @@ impl Pool {
             None => match self.alloc_zspage(inner, ci, nid) {
                 Ok(zid) => {
                     let idx = inner.zspages.get_mut(zid).pop_free(cell);
-                    let g = self.profile.fullness(1, inner.classes[ci].objs_per_zspage);
+                    let g = inner.classes[ci].group_of[1] as usize;
                     self.insert_zspage(inner, ci, zid, g);
                     (zid, idx)
                 }
@@ -319,25 +342,17 @@ impl Pool {
             inner.classes[ci].pages_per_zspage,
             inner.classes[ci].objs_per_zspage,
         );
-        let mut frames = Vec::with_capacity(ppz);
-        for _ in 0..ppz {
-            match self.mem.alloc_frame(nid) {
-                Ok(f) => frames.push(f),
-                Err(e) => {
-                    for f in frames {
-                        self.mem.free_frame(f);
-                    }
-                    return Err(e);
-                }
-            }
+        let zid = inner.zspages.create(ci as u16, objs);
+        let z = inner.zspages.get_mut(zid);
+        if let Err(e) = self.mem.alloc_frames(nid, ppz, &mut z.frames) {
+            inner.zspages.remove(zid);
+            return Err(e);
         }
-        let pfns: Vec<Pfn> = frames.iter().map(|f| f.pfn).collect();
-        let zid = inner.zspages.insert(Zspage::new(ci as u16, frames, objs));
-        for (p, pfn) in pfns.into_iter().enumerate() {
-            inner.pfn_map.insert(pfn, (zid, p as u32));
+        for p in 0..ppz {
+            let pfn = inner.zspages.get(zid).frames[p].pfn;
+            inner.set_pfn_owner(pfn, (zid, p as u32));
         }
-        let class = &mut inner.classes[ci];
-        class.obj_allocated += objs as u64;
+        inner.classes[ci].obj_allocated += objs as u64;
         inner.pages_allocated += ppz as u64;
         Ok(zid)
     }
@@ -388,15 +403,20 @@ impl Pool {
 
     /// Releases an empty zspage's frames (`__free_zspage`); it must be off every list.
     pub(crate) fn free_zspage(&self, inner: &mut Inner, zid: u32) {
-        let z = inner.zspages.remove(zid);
+        let z = inner.zspages.get_mut(zid);
         debug_assert_eq!(z.inuse, 0);
-        let class = &mut inner.classes[z.class as usize];
+        let ci = z.class as usize;
+        let mut frames = std::mem::take(&mut z.frames);
+        for f in &frames {
+            inner.set_pfn_owner(f.pfn, (NONE, 0));
+        }
+        self.mem.free_frames(&mut frames);
+        // Give the (now empty) vector back so the record keeps its capacity.
+        inner.zspages.get_mut(zid).frames = frames;
+        inner.zspages.remove(zid);
+        let class = &mut inner.classes[ci];
         class.obj_allocated -= class.objs_per_zspage as u64;
         inner.pages_allocated -= class.pages_per_zspage as u64;
-        for f in z.frames {
-            inner.pfn_map.remove(&f.pfn);
-            self.mem.free_frame(f);
-        }
     }
 
     /// Frees an object (`zs_free`).

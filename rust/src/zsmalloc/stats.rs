@@ -123,7 +123,7 @@ impl Pool {
                 let mut f = z.freeobj;
                 while f != NONE {
                     free_list.push(f);
-                    f = z.links[f as usize];
+                    f = z.slots[f as usize].link;
                 }
                 out.push(ZspageInfo {
                     id,
@@ -157,7 +157,7 @@ impl Pool {
                 }
                 for id in ids {
                     let z = inner.zspages.get(id);
-                    let live = z.handles.iter().filter(|&&h| h != NONE).count();
+                    let live = z.slots.iter().filter(|s| s.handle != NONE).count();
                     if z.class as usize != ci
                         || z.fullness as usize != g
                         || live != z.inuse as usize
@@ -172,16 +172,16 @@ impl Pool {
                     let mut free = 0;
                     let mut f = z.freeobj;
                     while f != NONE {
-                        if z.handles[f as usize] != NONE || free > c.objs_per_zspage {
+                        if z.slots[f as usize].handle != NONE || free > c.objs_per_zspage {
                             return Err(format!("zspage {id}: free list holds a live slot"));
                         }
                         free += 1;
-                        f = z.links[f as usize];
+                        f = z.slots[f as usize].link;
                     }
                     if free + live != c.objs_per_zspage || z.frames.len() != c.pages_per_zspage {
                         return Err(format!("zspage {id}: {free} free + {live} live slots"));
                     }
-                    for (s, &h) in z.handles.iter().enumerate() {
+                    for (s, h) in z.slots.iter().map(|s| s.handle).enumerate() {
                         if h != NONE {
                             let cell = inner.handles[h as usize];
                             if !cell.live || cell.zspage != id || cell.idx as usize != s {
@@ -201,7 +201,8 @@ impl Pool {
                 ));
             }
         }
-        if pages != inner.pages_allocated || pages as usize != inner.pfn_map.len() {
+        let owned = inner.pfn_map.iter().filter(|o| o.0 != NONE).count() as u64;
+        if pages != inner.pages_allocated || pages != owned {
             return Err(format!(
                 "pages_allocated {} vs recount {pages}",
                 inner.pages_allocated

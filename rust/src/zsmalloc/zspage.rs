@@ -29,30 +29,49 @@ pub struct Zspage {
     pub next: u32,
     /// The chain of frames, first page first.
     pub frames: Vec<Frame>,
-    /// Free-list successor of each free slot.
-    pub links: Vec<u32>,
-    /// Handle index of each live slot, `NONE` for a free one.
-    pub handles: Vec<u32>,
+    /// Per slot: free-list successor and owning handle, side by side so that one cache line
+    /// serves both (the kernel keeps both in the slot's 8-byte header).
+    pub slots: Vec<Slot>,
+}
+
+/// Bookkeeping of one slot.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    /// Free-list successor while free (`NONE` ends the list).
+    pub link: u32,
+    /// Handle cell of the live object, `NONE` while free.
+    pub handle: u32,
 }
 
 impl Zspage {
-    /// A zspage over `frames` whose free list runs 0 → 1 → … → objs − 1 (`init_zspage`; the
-    /// kernel's extra partial tail slot is never handed out, so it is left off).
-    pub fn new(class: u16, frames: Vec<Frame>, objs: usize) -> Self {
-        let mut links: Vec<u32> = (1..=objs as u32).collect();
-        if let Some(last) = links.last_mut() {
-            *last = NONE;
-        }
+    fn empty() -> Self {
         Self {
-            class,
+            class: 0,
             fullness: 0,
             inuse: 0,
-            freeobj: 0,
+            freeobj: NONE,
             prev: NONE,
             next: NONE,
-            frames,
-            links,
-            handles: vec![NONE; objs],
+            frames: Vec::new(),
+            slots: Vec::new(),
+        }
+    }
+
+    /// Re-initialises this record for a new zspage of `objs` slots whose free list runs
+    /// 0 → 1 → … → objs − 1 (`init_zspage`; the kernel's extra partial tail slot is never handed
+    /// out, so it is left off). The vectors keep their capacity from an earlier life.
+    fn init(&mut self, class: u16, objs: usize) {
+        self.class = class;
+        self.fullness = 0;
+        self.inuse = 0;
+        self.freeobj = 0;
+        self.prev = NONE;
+        self.next = NONE;
+        self.slots.clear();
+        self.slots
+            .extend((1..=objs as u32).map(|link| Slot { link, handle: NONE }));
+        if let Some(last) = self.slots.last_mut() {
+            last.link = NONE;
         }
     }
 
@@ -60,17 +79,20 @@ impl Zspage {
     pub fn pop_free(&mut self, handle: u32) -> u32 {
         let idx = self.freeobj;
         debug_assert_ne!(idx, NONE, "allocation from a full zspage");
-        self.freeobj = self.links[idx as usize];
-        self.handles[idx as usize] = handle;
+        let slot = &mut self.slots[idx as usize];
+        self.freeobj = slot.link;
+        slot.handle = handle;
         self.inuse += 1;
         idx
     }
 
     /// Pushes a slot on the free-list head (`obj_free`: LIFO).
     pub fn push_free(&mut self, idx: u32) {
-        self.links[idx as usize] = self.freeobj;
+        self.slots[idx as usize] = Slot {
+            link: self.freeobj,
+            handle: NONE,
+        };
         self.freeobj = idx;
-        self.handles[idx as usize] = NONE;
         self.inuse -= 1;
     }
 }
@@ -129,42 +151,51 @@ impl Default for ListHead {
     }
 }
 
-/// The zspages of a pool, by id, with recycled ids.
+/// The zspages of a pool, by id, with recycled ids. A dead zspage's record stays allocated
+/// (with its vectors' capacity) for the next zspage born under its id, so that creating and
+/// destroying zspages — the common case of a churning pool — costs no heap allocation.
 #[derive(Debug, Default)]
 pub struct ZspageSlab {
-    slots: Vec<Option<Zspage>>,
+    slots: Vec<Zspage>,
+    alive: Vec<bool>,
     free_ids: Vec<u32>,
 }
 
 impl ZspageSlab {
-    /// Stores a zspage and returns its id.
-    pub fn insert(&mut self, z: Zspage) -> u32 {
-        if let Some(id) = self.free_ids.pop() {
-            self.slots[id as usize] = Some(z);
-            id
-        } else {
-            self.slots.push(Some(z));
-            (self.slots.len() - 1) as u32
-        }
+    /// Starts a zspage of class `class` with `objs` slots; the caller pushes its frames into
+    /// `frames` of the returned id. Returns the id.
+    pub fn create(&mut self, class: u16, objs: usize) -> u32 {
+        let id = match self.free_ids.pop() {
+            Some(id) => id,
+            None => {
+                self.slots.push(Zspage::empty());
+                self.alive.push(false);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.slots[id as usize].init(class, objs);
+        self.alive[id as usize] = true;
+        id
     }
 
-    /// Removes a zspage.
-    pub fn remove(&mut self, id: u32) -> Zspage {
-        let z = self.slots[id as usize]
-            .take()
-            .expect("removing a dead zspage");
+    /// Ends a zspage's life; its frames are left for the caller to drain first.
+    pub fn remove(&mut self, id: u32) {
+        debug_assert!(self.alive[id as usize], "removing a dead zspage");
+        debug_assert!(self.slots[id as usize].frames.is_empty());
+        self.alive[id as usize] = false;
         self.free_ids.push(id);
-        z
     }
 
     /// The zspage with id `id`, which must be live.
     pub fn get(&self, id: u32) -> &Zspage {
-        self.slots[id as usize].as_ref().expect("dead zspage id")
+        debug_assert!(self.alive[id as usize], "dead zspage id");
+        &self.slots[id as usize]
     }
 
     /// Mutable access to a live zspage.
     pub fn get_mut(&mut self, id: u32) -> &mut Zspage {
-        self.slots[id as usize].as_mut().expect("dead zspage id")
+        debug_assert!(self.alive[id as usize], "dead zspage id");
+        &mut self.slots[id as usize]
     }
 
     /// Live zspages with their ids.
@@ -172,7 +203,8 @@ impl ZspageSlab {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(i, z)| z.as_ref().map(|z| (i as u32, z)))
+            .filter(|(i, _)| self.alive[*i])
+            .map(|(i, z)| (i as u32, z))
     }
 
     /// Inserts zspage `id` at the head of `list`.
