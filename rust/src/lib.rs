@@ -13,6 +13,8 @@ pub mod error;
 #[forbid(unsafe_code)]
 pub mod mem;
 #[forbid(unsafe_code)]
+pub mod memcg;
+#[forbid(unsafe_code)]
 pub mod pagegen;
 #[forbid(unsafe_code)]
 pub mod zsmalloc;

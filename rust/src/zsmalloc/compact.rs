@@ -141,7 +141,23 @@ impl Pool {
                 idx as usize * size,
                 &mut buf,
             );
+            let o = inner
+                .zspages
+                .get(src)
+                .objcgs
+                .get(idx as usize)
+                .copied()
+                .unwrap_or(NONE);
+            if o != NONE {
+                // Patch 10: stats leave the old layout; the pointer moves; no (un)charge.
+                self.mod_slot_stats(inner, src, idx, o, -1);
+                inner.zspages.get_mut(src).objcgs[idx as usize] = NONE;
+            }
             let new_idx = inner.zspages.get_mut(dst).pop_free(cell);
+            if o != NONE {
+                inner.zspages.get_mut(dst).objcgs[new_idx as usize] = o;
+                self.mod_slot_stats(inner, dst, new_idx, o, 1);
+            }
             super::zspage::copy_to_chain(
                 &mut inner.zspages.get_mut(dst).frames,
                 page_size,

@@ -18,14 +18,46 @@ impl Pool {
             ZsError::InvalidArgument(format!("pfn {pfn} is not a page of pool {}", self.name()))
         })?;
         let mut new = self.mem.alloc_frame_on(to_node)?;
+        // Patch 11: objects with bytes on this page leave the old split and join the new one.
+        let owned = self.owned_slots_on_page(&inner, zid, page as usize);
+        for &(idx, o) in &owned {
+            self.mod_slot_stats(&inner, zid, idx, o, -1);
+        }
         let z = inner.zspages.get_mut(zid);
         new.data.copy_from_slice(&z.frames[page as usize].data);
         let new_pfn = new.pfn;
         let old = std::mem::replace(&mut z.frames[page as usize], new);
         inner.set_pfn_owner(old.pfn, (NONE, 0));
         inner.set_pfn_owner(new_pfn, (zid, page));
+        self.mod_node_pages(old.nid, -1);
+        self.mod_node_pages(to_node, 1);
+        for &(idx, o) in &owned {
+            self.mod_slot_stats(&inner, zid, idx, o, 1);
+        }
         self.mem.free_frame(old);
         Ok(new_pfn)
+    }
+
+    /// Live slots with an owner whose bytes touch page `page` of zspage `zid`: those starting
+    /// in it and the one spilling in from the previous page.
+    fn owned_slots_on_page(
+        &self,
+        inner: &super::pool::Inner,
+        zid: u32,
+        page: usize,
+    ) -> Vec<(u32, u32)> {
+        let z = inner.zspages.get(zid);
+        if z.objcgs.is_empty() {
+            return Vec::new();
+        }
+        let size = inner.classes[z.class as usize].size;
+        let ps = self.geom.page_size;
+        let first = page * ps / size;
+        let last = (((page + 1) * ps - 1) / size).min(z.objcgs.len() - 1);
+        (first..=last)
+            .filter(|&k| z.objcgs[k] != NONE)
+            .map(|k| (k as u32, z.objcgs[k]))
+            .collect()
     }
 
     /// The PFNs of every page the pool holds, with their nodes, in zspage order.

@@ -20,6 +20,7 @@
 
 mod compact;
 pub mod geometry;
+pub mod memcg;
 mod migrate;
 mod pool;
 pub mod profile;
@@ -27,6 +28,7 @@ pub mod stats;
 mod zspage;
 
 pub use geometry::{ChainRule, ClassGeometry, Geometry, HANDLE_SIZE};
+pub use memcg::{Accounting, Attribution, MemcgParams};
 pub use pool::{Pool, PoolConfig};
 pub use profile::Profile;
 pub use stats::{render_classes, ClassRow, PoolStats, ZspageInfo};

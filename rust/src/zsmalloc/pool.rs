@@ -10,10 +10,12 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::geometry::{ChainRule, Geometry, HANDLE_SIZE};
+use super::memcg::Accounting;
 use super::profile::Profile;
 use super::zspage::{copy_from_chain, copy_to_chain, zero_chain, ListHead, ZspageSlab, NONE};
 use crate::error::{Result, ZsError};
 use crate::mem::{Memory, Pfn};
+use crate::memcg::MemcgId;
 
 /// How a pool is built.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct PoolConfig {
     pub class_delta: Option<usize>,
     /// Rule for pages per zspage; `None` takes the profile's.
     pub chain_rule: Option<ChainRule>,
+    /// Memcg accounting (none, the series, or the pre-series consumer charging).
+    pub accounting: Accounting,
 }
 
 impl PoolConfig {
@@ -39,6 +43,7 @@ impl PoolConfig {
             chain_size: None,
             class_delta: None,
             chain_rule: None,
+            accounting: Accounting::None,
         }
     }
 }
@@ -94,9 +99,30 @@ pub(crate) struct Inner {
     /// Frame → (zspage id, page index in its chain), indexed by PFN, for page migration;
     /// `(NONE, _)` for frames that are not this pool's.
     pub pfn_map: Vec<(u32, u32)>,
+    /// Consumer-mode entries' objcgs, by handle cell (zswap_entry->objcg before the series).
+    pub entry_objcgs: Vec<u32>,
+    /// Calls of the charge/uncharge path, so tests can prove migration never takes it.
+    pub charge_calls: u64,
 }
 
 impl Inner {
+    /// Sets a consumer-mode entry's objcg.
+    pub fn set_entry_objcg(&mut self, cell: u32, o: u32) {
+        let i = cell as usize;
+        if i >= self.entry_objcgs.len() {
+            self.entry_objcgs.resize(i + 1, NONE);
+        }
+        self.entry_objcgs[i] = o;
+    }
+
+    /// A consumer-mode entry's objcg (`NONE` if none).
+    pub fn entry_objcg(&self, cell: u32) -> u32 {
+        self.entry_objcgs
+            .get(cell as usize)
+            .copied()
+            .unwrap_or(NONE)
+    }
+
     /// Records which zspage page a frame is (or `(NONE, 0)`: none of this pool's).
     pub fn set_pfn_owner(&mut self, pfn: Pfn, owner: (u32, u32)) {
         let i = pfn as usize;
@@ -121,6 +147,7 @@ pub struct Pool {
     pub(crate) mem: Arc<Memory>,
     pub(crate) geom: Geometry,
     pub(crate) profile: Profile,
+    pub(crate) acct: Accounting,
     name: String,
     tag: u16,
     pub(crate) inner: Mutex<Inner>,
@@ -169,6 +196,7 @@ impl Pool {
             mem,
             geom,
             profile: cfg.profile,
+            acct: cfg.accounting,
             name: cfg.name,
             tag,
             inner: Mutex::new(Inner {
@@ -180,6 +208,8 @@ impl Pool {
                 pages_allocated: 0,
                 pages_compacted: 0,
                 pfn_map: Vec::new(),
+                entry_objcgs: Vec::new(),
+                charge_calls: 0,
             }),
         })
     }
@@ -342,15 +372,21 @@ impl Pool {
             inner.classes[ci].pages_per_zspage,
             inner.classes[ci].objs_per_zspage,
         );
-        let zid = inner.zspages.create(ci as u16, objs);
+        let zid = inner
+            .zspages
+            .create(ci as u16, objs, self.acct.memcg_aware());
         let z = inner.zspages.get_mut(zid);
         if let Err(e) = self.mem.alloc_frames(nid, ppz, &mut z.frames) {
             inner.zspages.remove(zid);
             return Err(e);
         }
         for p in 0..ppz {
-            let pfn = inner.zspages.get(zid).frames[p].pfn;
+            let (pfn, nid) = {
+                let f = &inner.zspages.get(zid).frames[p];
+                (f.pfn, f.nid)
+            };
             inner.set_pfn_owner(pfn, (zid, p as u32));
+            self.mod_node_pages(nid, 1);
         }
         inner.classes[ci].obj_allocated += objs as u64;
         inner.pages_allocated += ppz as u64;
@@ -409,6 +445,7 @@ impl Pool {
         let mut frames = std::mem::take(&mut z.frames);
         for f in &frames {
             inner.set_pfn_owner(f.pfn, (NONE, 0));
+            self.mod_node_pages(f.nid, -1);
         }
         self.mem.free_frames(&mut frames);
         // Give the (now empty) vector back so the record keeps its capacity.
@@ -448,6 +485,8 @@ impl Pool {
     }
 
     pub(crate) fn free_cell(&self, inner: &mut Inner, cell: u32) {
+        // obj_free: the owner is uncharged from the current layout before the slot is freed.
+        self.uncharge_cell(inner, cell);
         let HandleCell {
             zspage: zid, idx, ..
         } = inner.handles[cell as usize];
@@ -473,9 +512,31 @@ impl Pool {
     /// Writes `data` at the start of the object (`zs_obj_write`); the rest of the object, if
     /// `data` is shorter, reads back as zeros.
     pub fn write(&self, handle: u64, data: &[u8]) -> Result<()> {
+        self.write_owned(handle, data, None)
+    }
+
+    /// `zs_obj_write` with an owner: in an accounting pool, `memcg`'s objcg is recorded for the
+    /// object and charged (once; rewriting with the same owner charges nothing, another owner
+    /// is refused). Data are written only if the accounting step succeeded.
+    pub fn write_owned(&self, handle: u64, data: &[u8], memcg: Option<MemcgId>) -> Result<()> {
         let mut inner = self.lock();
         let cell = self.decode(&inner, handle)?;
+        self.check_fits(&inner, cell, handle, data.len())?;
+        if let Some(m) = memcg {
+            self.charge_cell(&mut inner, cell, m)?;
+        }
         self.write_cell(&mut inner, cell, handle, data)
+    }
+
+    fn check_fits(&self, inner: &Inner, cell: u32, handle: u64, len: usize) -> Result<()> {
+        let c = inner.handles[cell as usize];
+        if len > c.len as usize {
+            return Err(ZsError::InvalidArgument(format!(
+                "{len} bytes do not fit object {handle:#x} of {} bytes",
+                c.len
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn write_cell(
@@ -485,14 +546,8 @@ impl Pool {
         handle: u64,
         data: &[u8],
     ) -> Result<()> {
+        self.check_fits(inner, cell, handle, data.len())?;
         let c = inner.handles[cell as usize];
-        if data.len() > c.len as usize {
-            return Err(ZsError::InvalidArgument(format!(
-                "{} bytes do not fit object {handle:#x} of {} bytes",
-                data.len(),
-                c.len
-            )));
-        }
         let page_size = self.geom.page_size;
         let z = inner.zspages.get(c.zspage);
         let start = self.payload_start(&inner.classes[z.class as usize], c.idx);
@@ -553,6 +608,17 @@ impl Pool {
     /// Writes row `k` of `rows` (each `row_len` bytes) to handle `k`, each truncated to its
     /// object's length. Checks every handle before writing any.
     pub fn write_many(&self, handles: &[u64], rows: &[u8], row_len: usize) -> Result<()> {
+        self.write_many_owned(handles, rows, row_len, None)
+    }
+
+    /// `write_many` with an owner for every object (see `write_owned`).
+    pub fn write_many_owned(
+        &self,
+        handles: &[u64],
+        rows: &[u8],
+        row_len: usize,
+        memcg: Option<MemcgId>,
+    ) -> Result<()> {
         if rows.len() != handles.len() * row_len {
             return Err(ZsError::InvalidArgument(
                 "rows do not match the handles".into(),
@@ -564,6 +630,9 @@ impl Pool {
             .map(|&h| self.decode(&inner, h))
             .collect::<Result<Vec<_>>>()?;
         for (k, (&cell, &h)) in cells.iter().zip(handles).enumerate() {
+            if let Some(m) = memcg {
+                self.charge_cell(&mut inner, cell, m)?;
+            }
             let len = (inner.handles[cell as usize].len as usize).min(row_len);
             self.write_cell(&mut inner, cell, h, &rows[k * row_len..k * row_len + len])?;
         }

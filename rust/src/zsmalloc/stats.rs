@@ -60,6 +60,8 @@ pub struct ZspageInfo {
     pub pages: Vec<(Pfn, usize)>,
     /// Free slots, free-list order from the head.
     pub free_list: Vec<u32>,
+    /// Owner objcg per slot in a memcg-aware pool (empty otherwise).
+    pub objcgs: Vec<Option<u32>>,
 }
 
 impl Pool {
@@ -132,10 +134,16 @@ impl Pool {
                     inuse: z.inuse as usize,
                     pages: z.frames.iter().map(|fr| (fr.pfn, fr.nid)).collect(),
                     free_list,
+                    objcgs: z.objcgs.iter().map(|&o| (o != NONE).then_some(o)).collect(),
                 });
             }
         }
         Ok(out)
+    }
+
+    /// Calls of the memcg charge/uncharge path so far (migration paths never add to it).
+    pub fn charge_calls(&self) -> u64 {
+        self.lock().charge_calls
     }
 
     /// Recounts everything from the zspages and compares it with the counters; returns a

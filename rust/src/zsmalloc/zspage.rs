@@ -32,6 +32,9 @@ pub struct Zspage {
     /// Per slot: free-list successor and owning handle, side by side so that one cache line
     /// serves both (the kernel keeps both in the slot's 8-byte header).
     pub slots: Vec<Slot>,
+    /// Owner of each slot's object in a memcg-aware pool (`NONE`: free slot or no cgroup);
+    /// empty in other pools, which carry no array (patch 04).
+    pub objcgs: Vec<u32>,
 }
 
 /// Bookkeeping of one slot.
@@ -54,13 +57,14 @@ impl Zspage {
             next: NONE,
             frames: Vec::new(),
             slots: Vec::new(),
+            objcgs: Vec::new(),
         }
     }
 
     /// Re-initialises this record for a new zspage of `objs` slots whose free list runs
     /// 0 → 1 → … → objs − 1 (`init_zspage`; the kernel's extra partial tail slot is never handed
     /// out, so it is left off). The vectors keep their capacity from an earlier life.
-    fn init(&mut self, class: u16, objs: usize) {
+    fn init(&mut self, class: u16, objs: usize, memcg_aware: bool) {
         self.class = class;
         self.fullness = 0;
         self.inuse = 0;
@@ -72,6 +76,10 @@ impl Zspage {
             .extend((1..=objs as u32).map(|link| Slot { link, handle: NONE }));
         if let Some(last) = self.slots.last_mut() {
             last.link = NONE;
+        }
+        self.objcgs.clear();
+        if memcg_aware {
+            self.objcgs.resize(objs, NONE);
         }
     }
 
@@ -164,7 +172,7 @@ pub struct ZspageSlab {
 impl ZspageSlab {
     /// Starts a zspage of class `class` with `objs` slots; the caller pushes its frames into
     /// `frames` of the returned id. Returns the id.
-    pub fn create(&mut self, class: u16, objs: usize) -> u32 {
+    pub fn create(&mut self, class: u16, objs: usize, memcg_aware: bool) -> u32 {
         let id = match self.free_ids.pop() {
             Some(id) => id,
             None => {
@@ -173,7 +181,7 @@ impl ZspageSlab {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.slots[id as usize].init(class, objs);
+        self.slots[id as usize].init(class, objs, memcg_aware);
         self.alive[id as usize] = true;
         id
     }
