@@ -326,11 +326,18 @@ impl Pool {
                 }
             }
         }
-        (
-            per.into_iter()
-                .map(|((o, n), (c, u, k))| (o, n, c, u, k))
-                .collect(),
-            pages,
-        )
+        let per = per
+            .into_iter()
+            .map(
+                |((objcg, nid), (compressed, uncompressed, first_page_objects))| Attribution {
+                    objcg,
+                    nid,
+                    compressed,
+                    uncompressed,
+                    first_page_objects,
+                },
+            )
+            .collect();
+        (per, pages)
     }
 }
