@@ -66,8 +66,8 @@ impl World {
     fn check_attribution(&self) {
         let (per, pages) = self.pool.recount_attribution();
         let n = self.cg.nr_nodes();
-        for nid in 0..n {
-            assert_eq!(self.node_pages(nid), pages[nid], "node {nid} zswap pages");
+        for (nid, &p) in pages.iter().enumerate() {
+            assert_eq!(self.node_pages(nid), p, "node {nid} zswap pages");
             let objs: i64 = per
                 .iter()
                 .filter(|e| e.nid == nid)
