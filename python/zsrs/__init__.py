@@ -6,7 +6,9 @@ adds numpy workload generators, the command line, reports and plots.
 
 from . import workloads
 from ._zsrs import (
+    Cgroup,
     CgroupError,
+    Cgroups,
     CompressionError,
     Compressor,
     InvalidArgument,
@@ -26,7 +28,9 @@ from ._zsrs import (
 )
 
 __all__ = [
+    "Cgroup",
     "CgroupError",
+    "Cgroups",
     "CompressionError",
     "Compressor",
     "InvalidArgument",

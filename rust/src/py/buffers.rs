@@ -41,3 +41,23 @@ pub fn fill_buffer(out: &Bound<'_, PyAny>, data: &[u8]) -> PyResult<()> {
     };
     buf.copy_from_slice(out.py(), src)
 }
+
+/// The elements of a 1-D array: borrowed when contiguous, copied otherwise (slices, strides).
+pub fn vec1<'a, T: numpy::Element + Copy>(
+    a: &'a numpy::PyReadonlyArray1<'_, T>,
+) -> std::borrow::Cow<'a, [T]> {
+    match a.as_slice() {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => std::borrow::Cow::Owned(a.as_array().iter().copied().collect()),
+    }
+}
+
+/// The rows of a 2-D array in C order: borrowed when contiguous, copied otherwise.
+pub fn vec2<'a, T: numpy::Element + Copy>(
+    a: &'a numpy::PyReadonlyArray2<'_, T>,
+) -> std::borrow::Cow<'a, [T]> {
+    match a.as_slice() {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => std::borrow::Cow::Owned(a.as_array().iter().copied().collect()),
+    }
+}

@@ -60,7 +60,7 @@ impl PyCompressor {
     ) -> PyResult<Bound<'py, PyArray1<u32>>> {
         let rows = pages.shape()[0];
         let cols = pages.shape()[1];
-        let flat = pages.as_slice()?;
+        let flat = &*super::buffers::vec2(&pages);
         let lens = py.allow_threads(|| {
             let mut out = Vec::new();
             (0..rows)

@@ -2,6 +2,7 @@
 //! calls over numpy arrays that release the GIL, and core errors mapped to one exception tree.
 
 mod buffers;
+mod cgroups;
 mod compress;
 mod errors;
 mod memory;
@@ -14,6 +15,8 @@ fn _zsrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<memory::PyMemory>()?;
     m.add_class::<pool::PyPool>()?;
+    m.add_class::<cgroups::PyCgroups>()?;
+    m.add_class::<cgroups::PyCgroup>()?;
     m.add_class::<compress::PyCompressor>()?;
     m.add_function(wrap_pyfunction!(compress::compressors, m)?)?;
     m.add_function(wrap_pyfunction!(pool::class_table, m)?)?;

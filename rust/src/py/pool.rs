@@ -9,16 +9,40 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::buffers::{fill_buffer, with_bytes};
+use super::buffers::{fill_buffer, vec1, vec2, with_bytes};
+use super::cgroups::{PyCgroup, PyCgroups};
 use super::errors::{to_py, IntoPy};
 use super::memory::PyMemory;
 use crate::error::ZsError;
-use crate::zsmalloc::{ChainRule, Geometry, Pool, PoolConfig, Profile};
+use crate::memcg::MemcgId;
+use crate::zsmalloc::{Accounting, ChainRule, Geometry, Pool, PoolConfig, Profile};
 
 /// A zsmalloc pool over simulated memory.
 #[pyclass(name = "Pool", module = "zsrs", frozen)]
 pub struct PyPool {
     inner: Arc<Pool>,
+    /// The hierarchy charged, for turning owners back into `Cgroup`s.
+    cgroups: Option<Arc<crate::memcg::Cgroups>>,
+}
+
+/// A cgroup argument: a `Cgroup` of the pool's hierarchy or a path in it.
+fn memcg_arg(pool: &PyPool, cgroup: Option<&Bound<'_, PyAny>>) -> PyResult<Option<MemcgId>> {
+    let Some(c) = cgroup else { return Ok(None) };
+    let Some(cgs) = &pool.cgroups else {
+        return Err(to_py(ZsError::InvalidArgument(format!(
+            "pool {} is not memcg-aware: write without a cgroup",
+            pool.inner.name()
+        ))));
+    };
+    if let Ok(cg) = c.downcast::<PyCgroup>() {
+        let cg = cg.get();
+        if !Arc::ptr_eq(&cg.cgs, cgs) {
+            return Err(to_py(ZsError::Cgroup("cgroup of another hierarchy".into())));
+        }
+        return Ok(Some(cg.id));
+    }
+    let path: String = c.extract()?;
+    Ok(Some(cgs.lookup(&path).py_err()?))
 }
 
 fn config(
@@ -57,8 +81,12 @@ fn row_dict<'py>(
 
 #[pymethods]
 impl PyPool {
+    /// `cgroups` makes the pool account to a hierarchy: `accounting="zsmalloc"` (the series,
+    /// a memcg-aware pool) or `"consumer"` (before it); the default follows how the `Cgroups`
+    /// was built. `stat_items` are the consumer's compressed and uncompressed items.
     #[new]
-    #[pyo3(signature = (memory, name = "zsrs", chain_size = None, *, kernel = "6.12", class_delta = None, chain_rule = None))]
+    #[pyo3(signature = (memory, name = "zsrs", chain_size = None, *, kernel = "6.12", class_delta = None, chain_rule = None, cgroups = None, accounting = None, memcg_aware = None, stat_items = ("zswap".to_string(), "zswapped".to_string())))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         memory: &PyMemory,
         name: &str,
@@ -66,11 +94,68 @@ impl PyPool {
         kernel: &str,
         class_delta: Option<usize>,
         chain_rule: Option<&str>,
+        cgroups: Option<&PyCgroups>,
+        accounting: Option<&str>,
+        memcg_aware: Option<bool>,
+        stat_items: (String, String),
     ) -> PyResult<Self> {
-        let cfg = config(name, kernel, chain_size, class_delta, chain_rule)?;
+        let mut cfg = config(name, kernel, chain_size, class_delta, chain_rule)?;
+        let bad = |m: String| Err(to_py(ZsError::InvalidArgument(m)));
+        match cgroups {
+            None => {
+                if memcg_aware == Some(true) || accounting.is_some() {
+                    return bad("memcg accounting needs cgroups=".into());
+                }
+            }
+            Some(c) => {
+                let mode = accounting.unwrap_or(c.accounting());
+                if memcg_aware.is_some_and(|aware| aware != (mode == "zsmalloc")) {
+                    return bad(format!(
+                        "memcg_aware={memcg_aware:?} contradicts accounting {mode:?}"
+                    ));
+                }
+                cfg.accounting =
+                    Accounting::new(mode, c.inner.clone(), &stat_items.0, &stat_items.1)
+                        .py_err()?;
+            }
+        }
         Ok(Self {
             inner: Arc::new(Pool::new(memory.inner.clone(), cfg).py_err()?),
+            cgroups: cgroups.map(|c| c.inner.clone()),
         })
+    }
+
+    /// Whether zspages carry objcg arrays (the series' memcg-aware pool).
+    #[getter]
+    fn memcg_aware(&self) -> bool {
+        self.inner.accounting().memcg_aware()
+    }
+
+    /// "zsmalloc", "consumer" or None.
+    #[getter]
+    fn accounting(&self) -> Option<&'static str> {
+        match self.inner.accounting() {
+            Accounting::None => None,
+            Accounting::Zsmalloc(_) => Some("zsmalloc"),
+            Accounting::Consumer(_) => Some("consumer"),
+        }
+    }
+
+    /// The cgroup owning an object (None: no owner, or root).
+    fn owner(&self, handle: u64) -> PyResult<Option<PyCgroup>> {
+        let m = self.inner.owner(handle).py_err()?;
+        Ok(match (m, &self.cgroups) {
+            (Some(id), Some(cgs)) => Some(PyCgroup {
+                cgs: cgs.clone(),
+                id,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Calls of the memcg charge path so far (compaction and migration never add to it).
+    fn charge_calls(&self) -> u64 {
+        self.inner.charge_calls()
     }
 
     /// The pool's name.
@@ -108,9 +193,17 @@ impl PyPool {
         self.inner.free(handle).py_err()
     }
 
-    /// Writes bytes at the start of the object (the rest reads back as zeros).
-    fn write(&self, handle: u64, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        with_bytes(data, |d| self.inner.write(handle, d).py_err())
+    /// Writes bytes at the start of the object (the rest reads back as zeros). In an
+    /// accounting pool, `cgroup` (a Cgroup or a path) becomes the object's owner and is charged.
+    #[pyo3(signature = (handle, data, cgroup = None))]
+    fn write(
+        &self,
+        handle: u64,
+        data: &Bound<'_, PyAny>,
+        cgroup: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let m = memcg_arg(self, cgroup)?;
+        with_bytes(data, |d| self.inner.write_owned(handle, d, m).py_err())
     }
 
     /// Reads the object: returns bytes, or fills `out` and returns the object's length.
@@ -157,13 +250,17 @@ impl PyPool {
         Ok(PyArray1::from_vec(py, out))
     }
 
-    /// Writes row k of a 2-D uint8 array to handle k (truncated to each object's length).
+    /// Writes row k of a 2-D uint8 array to handle k (truncated to each object's length),
+    /// all owned by `cgroup` in an accounting pool.
+    #[pyo3(signature = (handles, pages, cgroup = None))]
     fn write_many(
         &self,
         py: Python<'_>,
         handles: PyReadonlyArray1<'_, u64>,
         pages: PyReadonlyArray2<'_, u8>,
+        cgroup: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let m = memcg_arg(self, cgroup)?;
         let (rows, cols) = (pages.shape()[0], pages.shape()[1]);
         if rows != handles.len() {
             return Err(PyValueError::new_err(format!(
@@ -171,9 +268,9 @@ impl PyPool {
                 handles.len()
             )));
         }
-        let h = handles.as_slice()?;
-        let p = pages.as_slice()?;
-        py.allow_threads(|| self.inner.write_many(h, p, cols))
+        let h = &*vec1(&handles);
+        let p = &*vec2(&pages);
+        py.allow_threads(|| self.inner.write_many_owned(h, p, cols, m))
             .py_err()
     }
 
@@ -191,7 +288,7 @@ impl PyPool {
                 handles.len()
             )));
         }
-        let h = handles.as_slice()?;
+        let h = &*vec1(&handles);
         let o = out.as_slice_mut()?;
         let mut lens = vec![0u32; rows];
         py.allow_threads(|| self.inner.read_many(h, o, cols, &mut lens))
@@ -201,7 +298,7 @@ impl PyPool {
 
     /// Frees every handle; nothing is freed if one is invalid or repeated.
     fn free_many(&self, py: Python<'_>, handles: PyReadonlyArray1<'_, u64>) -> PyResult<()> {
-        let h = handles.as_slice()?;
+        let h = &*vec1(&handles);
         py.allow_threads(|| self.inner.free_many(h)).py_err()
     }
 
