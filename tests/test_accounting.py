@@ -40,7 +40,7 @@ def test_series_mode_splits_a_spanning_slot_across_nodes():
 
 def run_workload(mode):
     """The same seeded workload under either mode; returns what each cgroup reports."""
-    _, cgs, a, b, pool = setup(mode, nodes=(4096, 4096))
+    _, _cgs, a, b, pool = setup(mode, nodes=(4096, 4096))
     rng = np.random.default_rng(11)
     sizes = zsrs.workloads.compressed_sizes(4000, seed=11)
     pages = rng.integers(0, 256, size=(4000, 4096), dtype=np.uint8)
@@ -89,7 +89,7 @@ def test_same_workload_under_both_modes():
 
 
 def test_limits_and_files_round_trip():
-    _, cgs, a, b, pool = setup("zsmalloc")
+    _, cgs, a, b, _pool = setup("zsmalloc")
     b.write_file("memory.zswap.max", "10K")
     assert b.read_file("memory.zswap.max") == "8192\n"
     b.write_file("memory.max", "1G")
