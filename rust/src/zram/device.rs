@@ -294,6 +294,11 @@ impl Zram {
             return Err(errno(Errno::EBUSY, "device is open"));
         }
         st.limit_pages = 0;
+        // `zram_meta_free`: every slot is freed before the pool is destroyed, so the pool's
+        // frames go back to memory.
+        for i in 0..st.slots.len() {
+            st.free_slot(i);
+        }
         st.slots = Vec::new();
         st.pool = None;
         st.disksize = 0;

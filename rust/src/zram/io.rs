@@ -195,7 +195,7 @@ impl Zram {
     pub fn discard(&self, index: u64, count: u64) -> Result<u64> {
         let mut st = self.lock();
         let ps = st.page_size as u64;
-        let len = count.checked_mul(ps).unwrap_or(u64::MAX);
+        let len = count.saturating_mul(ps);
         st.check_range(
             index.saturating_mul(ps),
             usize::try_from(len).unwrap_or(usize::MAX),
