@@ -3,8 +3,9 @@
 //!
 //! Layers, bottom to top (each uses only those below it): `mem` (NUMA nodes of page frames),
 //! `zsmalloc` (the allocator), `compress` (the kernel's compressors, from their reference
-//! libraries), `pagegen` (the fidelity pages). The `py` module, built only with the `python` feature, is the
-//! sole place that knows about Python.
+//! libraries), `pagegen` (the fidelity pages), `zram` (the compressed block
+//! device), `nbd` (an NBD server for zram devices). The `py` module, built only with the
+//! `python` feature, is the sole place that knows about Python.
 // The core is safe Rust; only the binding layer's generated glue may hold `unsafe`.
 #[forbid(unsafe_code)]
 pub mod compress;
@@ -15,11 +16,15 @@ pub mod mem;
 #[forbid(unsafe_code)]
 pub mod memcg;
 #[forbid(unsafe_code)]
+pub mod nbd;
+#[forbid(unsafe_code)]
 pub mod pagegen;
+#[forbid(unsafe_code)]
+pub mod zram;
 #[forbid(unsafe_code)]
 pub mod zsmalloc;
 
 #[cfg(feature = "python")]
 mod py;
 
-pub use error::{Result, ZsError};
+pub use error::{Errno, Result, ZsError};
