@@ -380,3 +380,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn dropping_an_aware_pool_uncharges_its_owners() {
+    let w = world(&[64, 64], "zsmalloc");
+    let World { cg, pool, b, .. } = w;
+    let h = pool.malloc(700, 1).unwrap();
+    pool.write_owned(h, b"x", Some(b)).unwrap();
+    assert!(cg.lruvec_state(b, 1, cg.items().zswap).unwrap() > 0);
+    drop(pool);
+    assert_eq!(cg.lruvec_state(b, 1, cg.items().zswap).unwrap(), 0);
+    assert_eq!(cg.node_state(1, cg.items().zswap).unwrap(), 0);
+    let o = cg.get_objcg(b).unwrap().unwrap();
+    let stock = cg.objcg_stock(o).unwrap() as i64;
+    cg.objcg_put(o).unwrap();
+    assert_eq!(
+        cg.usage_pages(b).unwrap() as i64 * PAGE - stock,
+        0,
+        "only the objcg stock remains"
+    );
+}

@@ -375,3 +375,16 @@ proptest! {
         run_model(Profile::Legacy, ops);
     }
 }
+
+#[test]
+fn dropping_a_pool_returns_its_frames() {
+    let mem = Arc::new(Memory::new(&[512, 512], 4096).unwrap());
+    {
+        let pool = Pool::new(mem.clone(), PoolConfig::new("short-lived")).unwrap();
+        for k in 0..50 {
+            pool.malloc(100 + k * 70, k % 2).unwrap();
+        }
+        assert!(mem.node_stats().iter().map(|s| s.used).sum::<usize>() > 0);
+    }
+    assert_eq!(mem.node_stats().iter().map(|s| s.used).sum::<usize>(), 0);
+}

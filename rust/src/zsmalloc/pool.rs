@@ -106,6 +106,21 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    fn empty() -> Self {
+        Self {
+            classes: Vec::new(),
+            class_of: Vec::new(),
+            zspages: ZspageSlab::default(),
+            handles: Vec::new(),
+            free_handles: Vec::new(),
+            pages_allocated: 0,
+            pages_compacted: 0,
+            pfn_map: Vec::new(),
+            entry_objcgs: Vec::new(),
+            charge_calls: 0,
+        }
+    }
+
     /// Sets a consumer-mode entry's objcg.
     pub fn set_entry_objcg(&mut self, cell: u32, o: u32) {
         let i = cell as usize;
@@ -151,6 +166,21 @@ pub struct Pool {
     name: String,
     tag: u16,
     pub(crate) inner: Mutex<Inner>,
+}
+
+impl Drop for Pool {
+    /// Unlike `zs_destroy_pool`, which leaves live zspages to leak, a dropped pool frees every
+    /// object — uncharging their owners — so that its frames return to the shared `Memory`.
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        let mut inner = std::mem::replace(inner, Inner::empty());
+        let live: Vec<u32> = (0..inner.handles.len() as u32)
+            .filter(|&c| inner.handles[c as usize].live)
+            .collect();
+        for c in live {
+            self.free_cell(&mut inner, c);
+        }
+    }
 }
 
 /// Distinguishes pools inside handle values, so that a handle of one pool fails in another.
