@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import zsrs
 import zsrs.cli
 from conftest import DATA
 
@@ -22,7 +23,27 @@ def test_demo_runs_and_verifies_its_pages():
 
 def test_replay_prints_the_kernels_classes_file():
     out = run("replay", str(DATA / "linux-6.12-zram-w1.sizes.txt")).stdout
-    assert out == (DATA / "linux-6.12-zram-w1.classes.txt").read_text()
+    kernel_mm_stat = (
+        "81920000 42147012 44089344        0 44089344        5        0     2483     2483"
+    )
+    assert out == (DATA / "linux-6.12-zram-w1.classes.txt").read_text() + (
+        f"\nmm_stat: {kernel_mm_stat}\n"
+    )
+
+
+def test_replay_of_a_directory_of_pages(tmp_path):
+    # The first 300 W1 pages, split over three files: compressed here with lz4, they must give
+    # what the kernel's lengths give.
+    pages = b"".join(zsrs.fidelity_page(i) for i in range(300))
+    for k in range(3):
+        (tmp_path / f"part{k}").write_bytes(pages[k * 100 * 4096 : (k + 1) * 100 * 4096])
+    out = run("replay", str(tmp_path)).stdout
+    lines = (DATA / "linux-6.12-zram-w1.sizes.txt").read_text().splitlines()
+    slots = [ln for ln in lines if not ln.startswith("#")][:300]
+    want_mm, want_classes, _ = zsrs.replay(
+        [None if s.startswith("same") else int(s.split()[-1]) for s in slots]
+    )
+    assert out == want_classes + f"\nmm_stat: {want_mm}"
 
 
 def test_classes_command(capsys):

@@ -4,7 +4,7 @@ The allocator and its consumers run in Rust (``zsrs._zsrs``); this package re-ex
 adds numpy workload generators, the command line, reports and plots.
 """
 
-from . import workloads
+from . import nbd, workloads
 from ._zsrs import (
     Cgroup,
     CgroupError,
@@ -15,16 +15,20 @@ from ._zsrs import (
     InvalidHandle,
     InvalidSize,
     IoError,
+    KernelError,
     LimitExceeded,
     Memory,
+    NbdServer,
     ObjectTooLarge,
     OutOfMemory,
     Pool,
+    Zram,
     ZsError,
     __version__,
     class_table,
     compressors,
     fidelity_page,
+    replay,
 )
 
 __all__ = [
@@ -37,15 +41,20 @@ __all__ = [
     "InvalidHandle",
     "InvalidSize",
     "IoError",
+    "KernelError",
     "LimitExceeded",
     "Memory",
+    "NbdServer",
     "ObjectTooLarge",
     "OutOfMemory",
     "Pool",
+    "Zram",
     "ZsError",
     "__version__",
     "class_table",
     "compressors",
     "fidelity_page",
+    "nbd",
+    "replay",
     "workloads",
 ]

@@ -1,4 +1,4 @@
-"""The ``zsrs`` command line: ``demo`` (the default job), ``classes``, ``replay``."""
+"""The ``zsrs`` command line: ``demo`` (the default job), ``classes``, ``replay``, ``nbd``."""
 
 from __future__ import annotations
 
@@ -112,27 +112,63 @@ def classes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_lengths(path: Path) -> list[int]:
-    """Compressed lengths, one per line (`#` comments; `same …` lines skipped; `huge N` = N)."""
-    out = []
+def _read_slots(path: Path) -> list[int | None]:
+    """Per-slot outcomes from a text file: a compressed length per line, `same …` for a
+    same-filled slot, `huge N` for a page stored raw; `#` starts a comment."""
+    out: list[int | None] = []
     for line in path.read_text().splitlines():
         line = line.strip()
-        if not line or line.startswith(("#", "same")):
+        if not line or line.startswith("#"):
             continue
-        out.append(int(line.split()[-1]))
+        out.append(None if line.startswith("same") else int(line.split()[-1]))
     return out
 
 
 def replay(args: argparse.Namespace) -> int:
-    """Allocate a list of compressed lengths in order in a fresh pool and print its `classes`."""
-    lengths = _read_lengths(Path(args.lengths))
-    mem = _zsrs.Memory(nodes=[max(1 << 16, 2 * len(lengths))], page_size=args.page_size)
-    pool = _zsrs.Pool(mem, "replay", chain_size=args.chain, kernel=args.kernel)
-    huge = pool.huge_class_size
-    sizes = np.array([args.page_size if n >= huge else n for n in lengths], dtype=np.int64)
-    pool.malloc_many(sizes)
-    print(pool.read_file("classes"), end="")
-    print(f"pages_allocated {pool.stats()['pages_allocated']}", file=sys.stderr)
+    """Replay what a kernel's zram stored — compressed lengths from a file, or the pages of a
+    directory (files in name order, cut into pages, zero-padded) compressed here — and print the
+    `classes` table and the `mm_stat` line zsrs computes, to compare with the kernel's."""
+    path = Path(args.source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+        data = b"".join(p.read_bytes() for p in files)
+        n = -(-len(data) // args.page_size)
+        zr = _zsrs.Zram(
+            disksize=max(n, 1) * args.page_size,
+            comp_algorithm=args.algorithm,
+            kernel=args.kernel,
+            chain_size=args.chain,
+        )
+        pages = np.zeros((n, args.page_size), dtype=np.uint8)
+        pages.reshape(-1)[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+        zr.write_many(np.arange(n, dtype=np.uint64), pages)
+        classes_text, mm = zr.classes(), zr.read_file("mm_stat")
+    else:
+        mm, classes_text, _ = _zsrs.replay(
+            _read_slots(path), args.page_size, kernel=args.kernel, chain_size=args.chain
+        )
+    print(classes_text, end="")
+    print(f"\nmm_stat: {mm}", end="")
+    return 0
+
+
+def nbd(args: argparse.Namespace) -> int:
+    """Serve a zram device over NBD until interrupted."""
+    import time
+
+    zr = _zsrs.Zram(disksize=args.disksize, comp_algorithm=args.algorithm, kernel=args.kernel)
+    srv = zr.serve_nbd(args.host, args.port)
+    print(f"serving zram {args.disksize} ({args.algorithm}) at {srv.url}; Ctrl-C stops", flush=True)
+    try:
+        while args.seconds is None or args.seconds > 0:
+            time.sleep(1 if args.seconds is None else min(1, args.seconds))
+            if args.seconds is not None:
+                args.seconds -= 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
+    print(f"mm_stat: {zr.read_file('mm_stat')}", end="")
     return 0
 
 
@@ -154,12 +190,22 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--kernel", default="6.12")
     c.set_defaults(func=classes)
 
-    r = sub.add_parser("replay", help="allocate recorded compressed lengths, print `classes`")
-    r.add_argument("lengths", help="file with one compressed length per line")
+    r = sub.add_parser("replay", help="replay zram slots, print `classes` and `mm_stat`")
+    r.add_argument("source", help="file of compressed lengths (one per line) or directory of pages")
+    r.add_argument("--algorithm", default="lz4", help="compressor for a directory of pages")
     r.add_argument("--chain", type=int, default=None)
     r.add_argument("--page-size", type=int, default=4096)
     r.add_argument("--kernel", default="6.12")
     r.set_defaults(func=replay)
+
+    n = sub.add_parser("nbd", help="serve a zram device over NBD on loopback")
+    n.add_argument("--disksize", default="256M")
+    n.add_argument("--algorithm", default="lz4")
+    n.add_argument("--kernel", default="6.12")
+    n.add_argument("--host", default="127.0.0.1")
+    n.add_argument("--port", type=int, default=10809)
+    n.add_argument("--seconds", type=int, default=None, help="stop after this long")
+    n.set_defaults(func=nbd)
 
     args = p.parse_args(argv)
     if args.cmd is None:

@@ -76,6 +76,15 @@ pub fn to_py(e: ZsError) -> PyErr {
         ZsError::Compression(_) => CompressionError::new_err(msg),
         ZsError::InvalidArgument(_) => InvalidArgument::new_err(msg),
         ZsError::Io(_) => ZsIoError::new_err(msg),
+        ZsError::Errno(errno, _) => {
+            let err = KernelError::new_err(msg);
+            Python::with_gil(|py| {
+                let v = err.value(py);
+                let _ = v.setattr("errno", errno.code());
+                let _ = v.setattr("errno_name", errno.name());
+            });
+            err
+        }
     }
 }
 
@@ -103,5 +112,13 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CompressionError", py.get_type::<CompressionError>())?;
     m.add("InvalidArgument", py.get_type::<InvalidArgument>())?;
     m.add("IoError", py.get_type::<ZsIoError>())?;
+    m.add("KernelError", py.get_type::<KernelError>())?;
     Ok(())
 }
+
+create_exception!(
+    _zsrs,
+    KernelError,
+    PyZsError,
+    "An error the kernel reports as an errno (EBUSY, ENOENT, EACCES…); `.errno` holds the code and `.errno_name` its name."
+);

@@ -7,6 +7,7 @@ mod compress;
 mod errors;
 mod memory;
 mod pool;
+mod zram;
 
 use pyo3::prelude::*;
 
@@ -18,6 +19,9 @@ fn _zsrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cgroups::PyCgroups>()?;
     m.add_class::<cgroups::PyCgroup>()?;
     m.add_class::<compress::PyCompressor>()?;
+    m.add_class::<zram::PyZram>()?;
+    m.add_class::<zram::PyNbdServer>()?;
+    m.add_function(wrap_pyfunction!(zram::replay, m)?)?;
     m.add_function(wrap_pyfunction!(compress::compressors, m)?)?;
     m.add_function(wrap_pyfunction!(pool::class_table, m)?)?;
     m.add_function(wrap_pyfunction!(pool::fidelity_page, m)?)?;

@@ -36,12 +36,14 @@ mod io;
 mod parse;
 mod pp;
 mod recompress;
+mod replay;
 mod slot;
 mod stats;
 mod writeback;
 
 pub use device::{OpenGuard, SlotHold, Zram, ZramConfig};
 pub use parse::memparse;
+pub use replay::{replay, Replay, ReplaySlot};
 pub use slot::SlotInfo;
 pub use stats::{BdStat, DebugStat, IoStat, MmStat};
 

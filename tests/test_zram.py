@@ -1,0 +1,99 @@
+"""zram from Python: the kernel's own numbers on the fidelity pages, kernel errors, batch I/O,
+and a real NBD client (qemu-img / qemu-io) writing and reading through the export."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import zsrs
+
+KERNEL_MM_STAT = (
+    "81920000 42147012 44089344        0 44089344        5        0     2483     2483\n"
+)
+
+
+def w1_pages(n):
+    return np.frombuffer(b"".join(zsrs.fidelity_page(i) for i in range(n)), np.uint8).reshape(
+        n, 4096
+    )
+
+
+def test_fidelity_pages_give_the_kernels_mm_stat_line():
+    zr = zsrs.Zram(disksize="256M", comp_algorithm="lz4")
+    pages = w1_pages(20000)
+    zr.write_many(np.arange(20000, dtype=np.uint64), pages)
+    assert zr.read_file("mm_stat") == KERNEL_MM_STAT
+    assert zr.mm_stat()["huge_pages"] == 2483
+    out = np.zeros((100, 4096), dtype=np.uint8)
+    idx = np.arange(0, 20000, 200, dtype=np.uint64)
+    zr.read_many(idx, out)
+    assert (out == pages[::200]).all()
+
+
+def test_pages_bytes_and_errors():
+    zr = zsrs.Zram(disksize="1M")
+    page = bytes(range(256)) * 16
+    zr.write(3, page)
+    assert zr.read(3) == page
+    zr.write_at(4096 * 3 + 10, b"hello")
+    assert zr.read_at(4096 * 3 + 8, 9) == page[8:10] + b"hello" + page[15:17]
+    zr.write(4, bytes(4096))
+    assert zr.mm_stat()["same_pages"] == 1
+    assert zr.discard(4) == 1
+    assert zr.mm_stat()["same_pages"] == 0
+    with pytest.raises(zsrs.KernelError) as e:
+        zr.write_file("disksize", "2M")
+    assert e.value.errno_name == "EBUSY" and e.value.errno == 16
+    with pytest.raises(zsrs.KernelError) as e:
+        zr.read_file("no_such_attribute")
+    assert e.value.errno_name == "ENOENT"
+    with pytest.raises(zsrs.ZsError):
+        zr.write(256, page)  # past the end of a 1 MiB device
+    zr.write_file("reset", "1")
+    assert zr.disksize == 0
+    zr.write_file("comp_algorithm", "zstd")
+    zr.write_file("disksize", "2M")
+    assert "[zstd]" in zr.read_file("comp_algorithm")
+
+
+@pytest.fixture
+def qemu():
+    missing = [t for t in ("qemu-img", "qemu-io") if shutil.which(t) is None]
+    assert not missing, f"install qemu-utils (apt-get install qemu-utils): missing {missing}"
+
+
+def test_nbd_export_with_qemu_clients(tmp_path, qemu):
+    rng = np.random.default_rng(2)
+    n = 512
+    img = zsrs.workloads.mixture(n, seed=2)
+    img[rng.choice(n, 50, replace=False)] = 0
+    path = tmp_path / "disk.img"
+    path.write_bytes(img.tobytes())
+    zr = zsrs.Zram(disksize=n * 4096)
+    with zsrs.nbd.serve(zr, port=0) as srv:
+        subprocess.run(
+            ["qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", str(path), srv.url],
+            check=True,
+            capture_output=True,
+        )
+        cmp = subprocess.run(
+            ["qemu-img", "compare", "-f", "raw", "-F", "raw", str(path), srv.url],
+            capture_output=True,
+            text=True,
+        )
+        assert cmp.returncode == 0, cmp.stdout + cmp.stderr
+        subprocess.run(
+            ["qemu-io", "-f", "raw", "-c", "write -P 0x5a 8192 4096", srv.url],
+            check=True,
+            capture_output=True,
+        )
+        assert srv.connections >= 3
+    out = np.zeros((n, 4096), dtype=np.uint8)
+    zr.read_many(np.arange(n, dtype=np.uint64), out)
+    img[2] = 0x5A
+    assert (out == img).all()
+    zero = int((~img.any(axis=1)).sum())
+    mm = zr.mm_stat()
+    assert mm["same_pages"] >= zero
+    assert mm["orig_data_size"] == n * 4096
