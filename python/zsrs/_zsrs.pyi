@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Self, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +24,7 @@ class KernelError(ZsError):
     errno: int
     errno_name: str
 
-_Bytes = bytes | bytearray | memoryview | npt.NDArray[np.uint8]
+_Bytes: TypeAlias = bytes | bytearray | memoryview | npt.NDArray[np.uint8]
 
 class Memory:
     def __init__(self, nodes: Sequence[int] = ..., page_size: int = 4096) -> None: ...
@@ -136,7 +136,7 @@ class NbdServer:
     @property
     def connections(self) -> int: ...
     def stop(self) -> None: ...
-    def __enter__(self) -> NbdServer: ...
+    def __enter__(self) -> Self: ...
     def __exit__(
         self,
         t: type[BaseException] | None,
