@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 import zsrs
 
 DATA = Path(__file__).parent / "data"

@@ -3,9 +3,10 @@
 import subprocess
 import sys
 
+from conftest import DATA
+
 import zsrs
 import zsrs.cli
-from conftest import DATA
 
 
 def run(*args):

@@ -5,11 +5,12 @@ import threading
 
 import numpy as np
 import pytest
-import zsrs
 from conftest import DATA
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+import zsrs
 
 
 def test_round_trip_and_buffers(pool):

@@ -6,6 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
+
 import zsrs
 
 KERNEL_MM_STAT = (
