@@ -97,8 +97,9 @@ pub(crate) struct Inner {
     pub pages_allocated: u64,
     pub pages_compacted: u64,
     /// Frame → (zspage id, page index in its chain), indexed by PFN, for page migration;
-    /// `(NONE, _)` for frames that are not this pool's.
-    pub pfn_map: Vec<(u32, u32)>,
+    /// `(NONE, _)` for frames that are not this pool's. Built on the first migration and kept
+    /// up to date from then on, so pools that never migrate never pay for it (`None`).
+    pub pfn_map: Option<Vec<(u32, u32)>>,
     /// Consumer-mode entries' objcgs, by handle cell (zswap_entry->objcg before the series).
     pub entry_objcgs: Vec<u32>,
     /// Calls of the charge/uncharge path, so tests can prove migration never takes it.
@@ -115,7 +116,7 @@ impl Inner {
             free_handles: Vec::new(),
             pages_allocated: 0,
             pages_compacted: 0,
-            pfn_map: Vec::new(),
+            pfn_map: None,
             entry_objcgs: Vec::new(),
             charge_calls: 0,
         }
@@ -138,21 +139,34 @@ impl Inner {
             .unwrap_or(NONE)
     }
 
-    /// Records which zspage page a frame is (or `(NONE, 0)`: none of this pool's).
+    /// Records which zspage page a frame is (or `(NONE, 0)`: none of this pool's), if the
+    /// reverse map exists.
     pub fn set_pfn_owner(&mut self, pfn: Pfn, owner: (u32, u32)) {
-        let i = pfn as usize;
-        if i >= self.pfn_map.len() {
-            self.pfn_map.resize(i + 1, (NONE, 0));
+        if let Some(map) = self.pfn_map.as_mut() {
+            let i = pfn as usize;
+            if i >= map.len() {
+                map.resize(i + 1, (NONE, 0));
+            }
+            map[i] = owner;
         }
-        self.pfn_map[i] = owner;
     }
 
-    /// The zspage page a frame is, if it is this pool's.
-    pub fn pfn_owner(&self, pfn: Pfn) -> Option<(u32, u32)> {
-        self.pfn_map
-            .get(pfn as usize)
-            .copied()
-            .filter(|o| o.0 != NONE)
+    /// The zspage page a frame is, if it is this pool's; builds the reverse map on first use.
+    pub fn pfn_owner(&mut self, pfn: Pfn) -> Option<(u32, u32)> {
+        if self.pfn_map.is_none() {
+            let mut map = Vec::new();
+            for (zid, z) in self.zspages.iter() {
+                for (p, f) in z.frames.iter().enumerate() {
+                    let i = f.pfn as usize;
+                    if i >= map.len() {
+                        map.resize(i + 1, (NONE, 0));
+                    }
+                    map[i] = (zid, p as u32);
+                }
+            }
+            self.pfn_map = Some(map);
+        }
+        self.pfn_map.as_ref()?.get(pfn as usize).copied().filter(|o| o.0 != NONE)
     }
 }
 
@@ -237,7 +251,7 @@ impl Pool {
                 free_handles: Vec::new(),
                 pages_allocated: 0,
                 pages_compacted: 0,
-                pfn_map: Vec::new(),
+                pfn_map: None,
                 entry_objcgs: Vec::new(),
                 charge_calls: 0,
             }),

@@ -209,7 +209,10 @@ impl Pool {
                 ));
             }
         }
-        let owned = inner.pfn_map.iter().filter(|o| o.0 != NONE).count() as u64;
+        let owned = match &inner.pfn_map {
+            Some(map) => map.iter().filter(|o| o.0 != NONE).count() as u64,
+            None => pages,
+        };
         if pages != inner.pages_allocated || pages != owned {
             return Err(format!(
                 "pages_allocated {} vs recount {pages}",
