@@ -3,5 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The NBD tests drive the device with real clients from qemu-utils.
+if ! command -v qemu-img >/dev/null || ! command -v qemu-io >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq qemu-utils >/dev/null
+  else
+    echo "qemu-img/qemu-io missing: install qemu-utils (the NBD tests need them)" >&2
+  fi
+fi
 cargo test --release
 .venv/bin/python -m pytest -q tests
