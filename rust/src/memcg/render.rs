@@ -55,11 +55,15 @@ const ROOT_FILES: &[&str] = &["memory.stat", "memory.numa_stat", "memory.zswap.w
 const FILES: &[&str] = &[
     "memory.current",
     "memory.peak",
+    "memory.high",
     "memory.max",
     "memory.events",
     "memory.events.local",
     "memory.stat",
     "memory.numa_stat",
+    "memory.swap.current",
+    "memory.swap.max",
+    "memory.swap.peak",
     "memory.zswap.current",
     "memory.zswap.max",
     "memory.zswap.writeback",
@@ -210,6 +214,10 @@ impl Cgroups {
             "memory.current" => format!("{}\n", self.usage_pages(memcg)? * ps),
             "memory.peak" => format!("{}\n", self.peak_pages(memcg)? * ps),
             "memory.max" => tunable_text(self.max_pages(memcg)?, ps),
+            "memory.high" => tunable_text(self.high_pages(memcg)?, ps),
+            "memory.swap.current" => format!("{}\n", self.swap_usage_pages(memcg)? * ps),
+            "memory.swap.peak" => format!("{}\n", self.swap_peak_pages(memcg)? * ps),
+            "memory.swap.max" => tunable_text(self.swap_max_pages(memcg)?, ps),
             "memory.zswap.current" => format!("{}\n", self.zswap_current(memcg)?),
             "memory.zswap.max" => tunable_text(self.zswap_max_pages(memcg)?, ps),
             _ => {
@@ -230,6 +238,12 @@ impl Cgroups {
         match name {
             "memory.max" => m
                 .memory
+                .set_max(page_counter_memparse(value, self.page_size)?),
+            "memory.high" => m
+                .high
+                .store(page_counter_memparse(value, self.page_size)?, Relaxed),
+            "memory.swap.max" => m
+                .swap
                 .set_max(page_counter_memparse(value, self.page_size)?),
             "memory.zswap.max" => m
                 .zswap_max

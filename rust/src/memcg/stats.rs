@@ -80,6 +80,92 @@ impl Cgroups {
         Ok(())
     }
 
+    /// Charges `nr_pages` to `memcg` and its ancestors if no level goes over memory.max;
+    /// otherwise charges nothing, raises the `max` event there and returns that level (the
+    /// memcg whose limit a reclaimer must work on, `mem_over_limit` in the kernel).
+    pub fn try_charge_at(&self, memcg: MemcgId, nr_pages: u64) -> Result<Option<MemcgId>> {
+        let t = self.read();
+        let chain = &t.memcg(memcg)?.chain;
+        for (i, &a) in chain.iter().enumerate() {
+            if t.memcgs[a as usize].memory.try_charge(nr_pages) {
+                continue;
+            }
+            for &b in &chain[..i] {
+                t.memcgs[b as usize].memory.uncharge(nr_pages);
+            }
+            self.memory_event_locked(&t, a, MemcgEvent::Max);
+            return Ok(Some(a));
+        }
+        Ok(None)
+    }
+
+    /// The highest level of `memcg`'s chain (itself first) whose usage is above memory.high,
+    /// with the excess in pages; raises the `high` event there.
+    pub fn over_high(&self, memcg: MemcgId) -> Result<Option<(MemcgId, u64)>> {
+        let t = self.read();
+        let chain = t.memcg(memcg)?.chain.clone();
+        let mut worst = None;
+        for &a in chain.iter() {
+            let m = &t.memcgs[a as usize];
+            let (usage, high) = (m.memory.usage(), m.high.load(Relaxed));
+            if usage > high {
+                worst = Some((a, usage - high));
+            }
+        }
+        if let Some((a, _)) = worst {
+            self.memory_event_locked(&t, a, MemcgEvent::High);
+        }
+        Ok(worst)
+    }
+
+    /// memory.high in pages.
+    pub fn high_pages(&self, memcg: MemcgId) -> Result<u64> {
+        Ok(self.read().memcg(memcg)?.high.load(Relaxed))
+    }
+
+    /// Charges `nr_pages` of swap (slots) to `memcg` and its ancestors, failing — with nothing
+    /// charged — when a level would exceed memory.swap.max.
+    pub fn swap_try_charge(&self, memcg: MemcgId, nr_pages: u64) -> Result<()> {
+        let t = self.read();
+        let chain = &t.memcg(memcg)?.chain;
+        for (i, &a) in chain.iter().enumerate() {
+            if !t.memcgs[a as usize].swap.try_charge(nr_pages) {
+                for &b in &chain[..i] {
+                    t.memcgs[b as usize].swap.uncharge(nr_pages);
+                }
+                return Err(ZsError::LimitExceeded(format!(
+                    "{}: memory.swap.max",
+                    t.memcgs[a as usize].path
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Uncharges swap from `memcg` and its ancestors.
+    pub fn swap_uncharge(&self, memcg: MemcgId, nr_pages: u64) -> Result<()> {
+        let t = self.read();
+        for &a in t.memcg(memcg)?.chain.iter() {
+            t.memcgs[a as usize].swap.uncharge(nr_pages);
+        }
+        Ok(())
+    }
+
+    /// memory.swap.current in pages.
+    pub fn swap_usage_pages(&self, memcg: MemcgId) -> Result<u64> {
+        Ok(self.read().memcg(memcg)?.swap.usage())
+    }
+
+    /// memory.swap.peak in pages.
+    pub fn swap_peak_pages(&self, memcg: MemcgId) -> Result<u64> {
+        Ok(self.read().memcg(memcg)?.swap.watermark())
+    }
+
+    /// memory.swap.max in pages.
+    pub fn swap_max_pages(&self, memcg: MemcgId) -> Result<u64> {
+        Ok(self.read().memcg(memcg)?.swap.max())
+    }
+
     /// memory.current in pages.
     pub fn usage_pages(&self, memcg: MemcgId) -> Result<u64> {
         Ok(self.read().memcg(memcg)?.memory.usage())

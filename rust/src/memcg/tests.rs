@@ -534,3 +534,30 @@ fn cgroups_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Cgroups>();
 }
+
+#[test]
+fn high_swap_and_the_over_limit_level() {
+    let c = Cgroups::new(2, 4096).unwrap();
+    let a = c.create("/a").unwrap();
+    let b = c.create("/a/b").unwrap();
+    c.write_file(a, "memory.max", "16K").unwrap(); // 4 pages
+    assert_eq!(c.try_charge_at(b, 3).unwrap(), None);
+    assert_eq!(c.try_charge_at(b, 2).unwrap(), Some(a), "the parent's limit is hit");
+    assert_eq!(c.usage_pages(b).unwrap(), 3, "nothing charged on failure");
+    c.write_file(b, "memory.high", "8K").unwrap();
+    assert_eq!(c.read_file(b, "memory.high").unwrap(), "8192\n");
+    assert_eq!(c.over_high(b).unwrap(), Some((b, 1)));
+    assert_eq!(c.memory_events(b, false).unwrap()[1], ("high", 1));
+    c.write_file(b, "memory.high", "max").unwrap();
+    assert_eq!(c.over_high(b).unwrap(), None);
+    c.write_file(a, "memory.swap.max", "8K").unwrap();
+    c.swap_try_charge(b, 2).unwrap();
+    assert!(c.swap_try_charge(b, 1).is_err());
+    c.swap_uncharge(b, 2).unwrap();
+    assert_eq!(c.read_file(b, "memory.swap.current").unwrap(), "0\n");
+    // As page_counter_try_charge does, levels below the failing one saw the attempt.
+    assert_eq!(c.read_file(b, "memory.swap.peak").unwrap(), "12288\n");
+    assert_eq!(c.read_file(a, "memory.swap.peak").unwrap(), "8192\n");
+    assert_eq!(c.read_file(a, "memory.swap.max").unwrap(), "8192\n");
+    assert_eq!(c.read_file(b, "memory.swap.max").unwrap(), "max\n");
+}

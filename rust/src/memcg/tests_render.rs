@@ -435,7 +435,7 @@ fn file_errors_and_root_files() {
         c.file_names(ROOT_MEMCG).unwrap(),
         ["memory.stat", "memory.numa_stat", "memory.zswap.writeback"]
     );
-    assert_eq!(c.file_names(a).unwrap().len(), 10);
+    assert_eq!(c.file_names(a).unwrap().len(), 14);
     for f in c.file_names(a).unwrap() {
         c.read_file(a, f).unwrap();
     }

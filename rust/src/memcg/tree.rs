@@ -29,6 +29,10 @@ pub(crate) struct MemcgNode {
     /// Objcgs re-parented into this memcg.
     pub(crate) objcg_list: Vec<ObjcgId>,
     pub(crate) memory: PageCounter,
+    /// memory.high in pages (the throttling threshold; the simulation layer reclaims above it).
+    pub(crate) high: AtomicU64,
+    /// memory.swap.current / memory.swap.max / memory.swap.peak, in pages.
+    pub(crate) swap: PageCounter,
     /// memory.zswap.max in pages.
     pub(crate) zswap_max: AtomicU64,
     /// memory.zswap.writeback.
@@ -89,6 +93,8 @@ impl Tree {
             objcg,
             objcg_list: Vec::new(),
             memory: PageCounter::new(self.max),
+            high: AtomicU64::new(self.max),
+            swap: PageCounter::new(self.max),
             zswap_max: AtomicU64::new(self.max),
             zswap_writeback: AtomicBool::new(true),
             state: zeroed(self.nr_items),
