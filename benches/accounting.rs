@@ -26,7 +26,9 @@ fn cgroups(layout: StatLayout, n: usize) -> (Arc<Cgroups>, Vec<MemcgId>) {
     cfg.layout = layout;
     let cg = Arc::new(Cgroups::with_config(cfg).unwrap());
     cg.create("/w").unwrap();
-    let ids = (0..n).map(|i| cg.create(&format!("/w/c{i}")).unwrap()).collect();
+    let ids = (0..n)
+        .map(|i| cg.create(&format!("/w/c{i}")).unwrap())
+        .collect();
     (cg, ids)
 }
 
@@ -58,8 +60,14 @@ fn main() {
     let (cg_series, ids_s) = cgroups(StatLayout::PerLruvecZswap, 4);
     let (cg_up, ids_u) = cgroups(StatLayout::Upstream, 4);
     let plain = pool(&mem, Accounting::None);
-    let series = pool(&mem, Accounting::new("zsmalloc", cg_series.clone(), "zswap", "zswapped").unwrap());
-    let consumer = pool(&mem, Accounting::new("consumer", cg_up.clone(), "zswap", "zswapped").unwrap());
+    let series = pool(
+        &mem,
+        Accounting::new("zsmalloc", cg_series.clone(), "zswap", "zswapped").unwrap(),
+    );
+    let consumer = pool(
+        &mem,
+        Accounting::new("consumer", cg_up.clone(), "zswap", "zswapped").unwrap(),
+    );
     let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         a.push(cycle(&plain, &sizes, None, &data));
@@ -69,8 +77,16 @@ fn main() {
     let (a, b, c) = (median(a), median(b), median(c));
     println!("malloc+write+free of {N} kernel-sized objects on 2 nodes (median of {ROUNDS}):");
     println!("  no accounting                 {:>7.2} M ops/s", a / 1e6);
-    println!("  series (zsmalloc, per lruvec) {:>7.2} M ops/s   {:.3}x of no accounting", b / 1e6, b / a);
-    println!("  pre-series (consumer)         {:>7.2} M ops/s   {:.3}x of no accounting", c / 1e6, c / a);
+    println!(
+        "  series (zsmalloc, per lruvec) {:>7.2} M ops/s   {:.3}x of no accounting",
+        b / 1e6,
+        b / a
+    );
+    println!(
+        "  pre-series (consumer)         {:>7.2} M ops/s   {:.3}x of no accounting",
+        c / 1e6,
+        c / a
+    );
     println!("  series / pre-series           {:.3}x", b / c);
 
     // Experiments 4 and 5: stat file reads with 100 cgroups holding objects on 2 nodes.
@@ -81,7 +97,10 @@ fn main() {
         ("pre-series", StatLayout::Upstream, "consumer"),
     ] {
         let (cg, ids) = cgroups(layout, 100);
-        let p = pool(&mem, Accounting::new(mode, cg.clone(), "zswap", "zswapped").unwrap());
+        let p = pool(
+            &mem,
+            Accounting::new(mode, cg.clone(), "zswap", "zswapped").unwrap(),
+        );
         for (k, &s) in sizes.iter().take(20_000).enumerate() {
             let h = p.malloc(s, k % 2).unwrap();
             p.write_owned(h, &data[..s], Some(ids[k % 100])).unwrap();

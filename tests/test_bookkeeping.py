@@ -21,9 +21,9 @@ head-first order, which encodes slot occupancy exactly. Pool counters, the retur
 
 from __future__ import annotations
 
-from hypothesis import settings
+from hypothesis import given, settings, target
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import zsrs
 
@@ -145,6 +145,7 @@ class Model:
         self.pages_allocated = 0
         self.pages_compacted = 0
         self.next_uid = 0
+        self.second_insertions = 0  # coverage of the legacy insertion rule
 
     # ---- fullness lists ----
 
@@ -165,6 +166,7 @@ class Model:
         lst = c.lists[fg]
         if self.era == "legacy" and lst and z.inuse < lst[0].inuse:
             lst.insert(1, z)  # emptier than the head: goes second
+            self.second_insertions += 1
         else:
             lst.insert(0, z)
         z.fg = fg
@@ -585,12 +587,7 @@ def test_hand_legacy_putback_goes_second():
 # --------------------------------------------------------------------------------------------
 
 HOT_SIZES = [100, 120, 500, 700, 1000, 2000, 3000]
-sizes = st.one_of(
-    st.sampled_from(HOT_SIZES),
-    st.sampled_from(HOT_SIZES),
-    st.sampled_from(HOT_SIZES),
-    st.integers(1, PAGE),
-)
+sizes = st.one_of(st.sampled_from(HOT_SIZES), st.integers(1, PAGE))
 
 
 class BookkeepingMachine(RuleBasedStateMachine):
@@ -603,6 +600,11 @@ class BookkeepingMachine(RuleBasedStateMachine):
         self.chk = Checker(self.model, self.pool)
         self.touched: set[int] = set()
 
+    @initialize(hot=st.lists(st.sampled_from(HOT_SIZES), min_size=1, max_size=3, unique=True))
+    def choose_hot_sizes(self, hot):
+        """Each run concentrates on a few classes so that their lists get long."""
+        self.hot = hot
+
     def _after(self, idx: int) -> None:
         self.touched.add(idx)
         self.chk.check_class(idx)
@@ -612,8 +614,9 @@ class BookkeepingMachine(RuleBasedStateMachine):
         h = self.pool.malloc(size)
         self._after(self.model.malloc(size, h))
 
-    @rule(size=st.sampled_from(HOT_SIZES), n=st.integers(1, 40))
-    def malloc_burst(self, size, n):
+    @rule(pick=st.integers(0, 2), n=st.integers(1, 40))
+    def malloc_burst(self, pick, n):
+        size = self.hot[pick % len(self.hot)]
         for _ in range(n):
             h = self.pool.malloc(size)
             self._after(self.model.malloc(size, h))
@@ -643,6 +646,20 @@ class BookkeepingMachine(RuleBasedStateMachine):
             self.pool.free(h)
             self._after(self.model.free(h))
 
+    @rule(cpick=st.integers(0, 1 << 20), pos=st.integers(0, 3), n=st.integers(1, 8))
+    def free_in_zspage(self, cpick, pos, n):
+        """Free the lowest-slot objects of one zspage near the front of its class's lists (this
+        makes list heads emptier than the zspages behind them)."""
+        busy = sorted(i for i, c in self.model.classes.items() if c.used)
+        if not busy:
+            return
+        zspages = self.model.zspages(busy[cpick % len(busy)])
+        z = zspages[min(pos, len(zspages) - 1)]
+        for slot in sorted(z.slots)[:n]:
+            h = z.slots[slot]
+            self.pool.free(h)
+            self._after(self.model.free(h))
+
     @rule()
     def compact(self):
         assert self.pool.compact() == self.model.compact()
@@ -664,3 +681,71 @@ BookkeepingMachine.TestCase.settings = _settings
 LegacyBookkeepingMachine.TestCase.settings = _settings
 test_current_random_sequences = BookkeepingMachine.TestCase
 test_legacy_random_sequences = LegacyBookkeepingMachine.TestCase
+
+
+NEAR_FULL_SIZES = [500, 700, 1000, 3000]  # 8, 17, 4, 4 objects per zspage in both eras
+trims = st.lists(
+    st.tuples(st.integers(0, 7), st.integers(1, 4), st.booleans()), min_size=1, max_size=12
+)
+near_full_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("trim"), trims),
+        st.tuples(st.just("malloc"), st.integers(1, 3)),
+        st.tuples(st.just("compact"), st.none()),
+    ),
+    max_size=8,
+)
+
+
+def run_near_full(era: str, size: int, nfull: int, first: list, ops: list) -> None:
+    """Start from nfull full zspages of one class, trim a few objects from zspages near the
+    list fronts, compact, then more trims, small mallocs and compactions.  List heads often end
+    up a little emptier than the zspages behind them while the class has less than a zspage of
+    free slots, which is when legacy putbacks go second."""
+    model, pool = Model(era), new_pool(era)
+    chk = Checker(model, pool)
+    idx = class_index(model.rep_of, size)
+    for _ in range(nfull * model.classes[idx].opz):
+        model.malloc(size, pool.malloc(size))
+    chk.check_class(idx)
+
+    def trim(pos: int, n: int, high: bool) -> None:
+        zspages = model.zspages(idx)
+        if not zspages:
+            return
+        z = zspages[min(pos, len(zspages) - 1)]
+        slots = sorted(z.slots, reverse=high)[:n]
+        for slot in slots:
+            h = z.slots[slot]
+            pool.free(h)
+            model.free(h)
+            chk.check_class(idx)
+
+    for t in first:
+        trim(*t)
+    for kind, arg in [("compact", None), *ops, ("compact", None)]:
+        if kind == "trim":
+            for t in arg:
+                trim(*t)
+        elif kind == "malloc":
+            for _ in range(arg):
+                model.malloc(size, pool.malloc(size))
+                chk.check_class(idx)
+        else:
+            assert pool.compact() == model.compact()
+            chk.check_class(idx)
+        chk.check_pool()
+    chk.check_rows([idx])
+    target(model.second_insertions, label="legacy second insertions")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(NEAR_FULL_SIZES), st.integers(1, 8), trims, near_full_ops)
+def test_legacy_near_full_lists(size, nfull, first, ops):
+    run_near_full("legacy", size, nfull, first, ops)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(NEAR_FULL_SIZES), st.integers(1, 8), trims, near_full_ops)
+def test_current_near_full_lists(size, nfull, first, ops):
+    run_near_full("current", size, nfull, first, ops)

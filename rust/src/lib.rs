@@ -20,6 +20,8 @@ pub mod nbd;
 #[forbid(unsafe_code)]
 pub mod pagegen;
 #[forbid(unsafe_code)]
+pub mod sim;
+#[forbid(unsafe_code)]
 pub mod zram;
 #[forbid(unsafe_code)]
 pub mod zsmalloc;

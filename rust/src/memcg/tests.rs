@@ -542,7 +542,11 @@ fn high_swap_and_the_over_limit_level() {
     let b = c.create("/a/b").unwrap();
     c.write_file(a, "memory.max", "16K").unwrap(); // 4 pages
     assert_eq!(c.try_charge_at(b, 3).unwrap(), None);
-    assert_eq!(c.try_charge_at(b, 2).unwrap(), Some(a), "the parent's limit is hit");
+    assert_eq!(
+        c.try_charge_at(b, 2).unwrap(),
+        Some(a),
+        "the parent's limit is hit"
+    );
     assert_eq!(c.usage_pages(b).unwrap(), 3, "nothing charged on failure");
     c.write_file(b, "memory.high", "8K").unwrap();
     assert_eq!(c.read_file(b, "memory.high").unwrap(), "8192\n");

@@ -166,7 +166,11 @@ impl Inner {
             }
             self.pfn_map = Some(map);
         }
-        self.pfn_map.as_ref()?.get(pfn as usize).copied().filter(|o| o.0 != NONE)
+        self.pfn_map
+            .as_ref()?
+            .get(pfn as usize)
+            .copied()
+            .filter(|o| o.0 != NONE)
     }
 }
 

@@ -1,0 +1,655 @@
+//! The simulated kernel around the consumers: processes whose anonymous pages live in frames of
+//! the simulated memory, charged to their cgroup; memory.max and memory.high reclaim of cold pages
+//! into the swap layer; faults that bring them back; `memory.reclaim`; NUMA binding.
+//!
+//! Paths, in the kernel's order:
+//! - **fault in** (first touch or swap-in): a frame from the process's allowed nodes in order
+//!   (direct reclaim over the whole machine when they are full), then `try_charge` — on a
+//!   memory.max hit, reclaim from the over-limit cgroup's subtree in batches of 32 and retry, up
+//!   to 16 times without progress, then OOM — then memory.high reclaim of the excess;
+//! - **reclaim** of a subtree: round-robin over its memcgs' LRUs; the inactive list's oldest page
+//!   is activated if referenced (second chance), else written out to a freshly allocated swap
+//!   slot charged to memory.swap; refused write-outs re-activate the page;
+//! - **swap-in**: exclusive, the slot is freed and memory.swap uncharged.
+//!
+//! All machine state sits behind one mutex; the swap layer, the pools and the cgroups have their
+//! own locks, always taken after it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::backend::{SwapBackend, SwapIn, SwapOut};
+use super::lru::{Lru, LruRef};
+use crate::error::{Errno, Result, ZsError};
+use crate::mem::{Frame, Memory};
+use crate::memcg::{Cgroups, MemcgEvent, MemcgId, StatItem, ROOT_MEMCG};
+
+/// Reclaim batch (`SWAP_CLUSTER_MAX`).
+const BATCH: u64 = 32;
+/// Reclaim rounds without progress before a charge gives up (`MAX_RECLAIM_RETRIES`).
+const RETRIES: usize = 16;
+
+/// Counters of what the simulated kernel did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Page faults (first touches and swap-ins).
+    pub faults: u64,
+    /// Faults that read a page back from swap.
+    pub major_faults: u64,
+    /// Pages written out, by destination.
+    pub swapout_zero: u64,
+    /// See `swapout_zero`.
+    pub swapout_zswap: u64,
+    /// See `swapout_zero`.
+    pub swapout_disk: u64,
+    /// Write-outs refused by the swap layer (page re-activated).
+    pub swapout_rejected: u64,
+    /// Pages read back, by source.
+    pub swapin_zero: u64,
+    /// See `swapin_zero`.
+    pub swapin_zswap: u64,
+    /// See `swapin_zero`.
+    pub swapin_disk: u64,
+    /// Pages reclaimed (left memory).
+    pub reclaimed: u64,
+    /// Pages scanned by reclaim.
+    pub scanned: u64,
+    /// Charges that failed after reclaim (OOM).
+    pub ooms: u64,
+}
+
+#[derive(Debug)]
+enum Pte {
+    None,
+    Present {
+        frame: Frame,
+        referenced: bool,
+        token: u64,
+    },
+    Swapped(u64),
+}
+
+#[derive(Debug)]
+struct Proc {
+    memcg: MemcgId,
+    mems: Vec<usize>,
+    ptes: Vec<Pte>,
+    alive: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    procs: Vec<Proc>,
+    lrus: HashMap<MemcgId, Lru>,
+    free_slots: Vec<u64>,
+    next_slot: u64,
+    next_token: u64,
+    cursor: usize,
+    stats: SimStats,
+}
+
+/// Stat items the machine updates.
+#[derive(Debug, Clone, Copy)]
+struct Items {
+    anon: StatItem,
+    pgfault: StatItem,
+    pgmajfault: StatItem,
+    pswpin: StatItem,
+    pswpout: StatItem,
+    pgscan: StatItem,
+    pgsteal: StatItem,
+}
+
+/// A simulated machine: memory, cgroups, a swap layer, processes.
+pub struct Machine {
+    mem: Arc<Memory>,
+    cgroups: Arc<Cgroups>,
+    swap: Arc<dyn SwapBackend>,
+    items: Items,
+    st: Mutex<State>,
+}
+
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machine")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Machine {
+    /// A machine over `mem` with `cgroups`, swapping into `swap`.
+    pub fn new(
+        mem: Arc<Memory>,
+        cgroups: Arc<Cgroups>,
+        swap: Arc<dyn SwapBackend>,
+    ) -> Result<Self> {
+        if cgroups.nr_nodes() != mem.nr_nodes() || cgroups.page_size() != mem.page_size() {
+            return Err(ZsError::InvalidArgument(
+                "cgroups and memory disagree on nodes or page size".into(),
+            ));
+        }
+        let i = |n: &str| cgroups.stat_item(n);
+        let items = Items {
+            anon: i("anon")?,
+            pgfault: i("pgfault")?,
+            pgmajfault: i("pgmajfault")?,
+            pswpin: i("pswpin")?,
+            pswpout: i("pswpout")?,
+            pgscan: i("pgscan_direct")?,
+            pgsteal: i("pgsteal_direct")?,
+        };
+        Ok(Self {
+            mem,
+            cgroups,
+            swap,
+            items,
+            st: Mutex::new(State::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The simulated memory.
+    pub fn memory(&self) -> &Arc<Memory> {
+        &self.mem
+    }
+
+    /// The cgroup hierarchy.
+    pub fn cgroups(&self) -> &Arc<Cgroups> {
+        &self.cgroups
+    }
+
+    /// What the machine has done so far.
+    pub fn stats(&self) -> SimStats {
+        self.lock().stats
+    }
+
+    /// Starts a process in `memcg` whose pages may live only on `mems` (cpuset.mems), tried in
+    /// order; an empty list allows every node, nearest first from node 0.
+    pub fn spawn(&self, memcg: MemcgId, mems: &[usize]) -> Result<u32> {
+        self.cgroups.path(memcg)?;
+        for &n in mems {
+            self.mem.check_nid(n)?;
+        }
+        let mems = if mems.is_empty() {
+            (0..self.mem.nr_nodes()).collect()
+        } else {
+            mems.to_vec()
+        };
+        let mut st = self.lock();
+        st.procs.push(Proc {
+            memcg,
+            mems,
+            ptes: Vec::new(),
+            alive: true,
+        });
+        Ok((st.procs.len() - 1) as u32)
+    }
+
+    fn proc_mut(st: &mut State, pid: u32) -> Result<&mut Proc> {
+        match st.procs.get_mut(pid as usize) {
+            Some(p) if p.alive => Ok(p),
+            _ => Err(ZsError::InvalidArgument(format!("no process {pid}"))),
+        }
+    }
+
+    /// Maps `contents.len() / PAGE_SIZE` new pages holding `contents` and touches each (faulting
+    /// it in, charging it, reclaiming as needed); returns the first page number.
+    pub fn mmap(&self, pid: u32, contents: &[u8]) -> Result<u64> {
+        let ps = self.mem.page_size();
+        if contents.len() % ps != 0 {
+            return Err(ZsError::InvalidArgument(format!(
+                "contents are not whole {ps}-byte pages"
+            )));
+        }
+        let mut st = self.lock();
+        let base = {
+            let p = Self::proc_mut(&mut st, pid)?;
+            let base = p.ptes.len();
+            p.ptes.extend((0..contents.len() / ps).map(|_| Pte::None));
+            base
+        };
+        for (k, page) in contents.chunks(ps).enumerate() {
+            self.fault_in(&mut st, pid, base + k, Some(page))?;
+        }
+        Ok(base as u64)
+    }
+
+    /// Accesses pages in trace order: a resident page gets its referenced bit, a swapped-out one
+    /// is faulted back in. Returns the number of major faults.
+    pub fn access(&self, pid: u32, trace: &[u64]) -> Result<u64> {
+        let mut st = self.lock();
+        let before = st.stats.major_faults;
+        for &vpn in trace {
+            self.touch(&mut st, pid, vpn)?;
+        }
+        Ok(st.stats.major_faults - before)
+    }
+
+    /// Reads pages (faulting them in) into `out`, `PAGE_SIZE` bytes each.
+    pub fn read_pages(&self, pid: u32, vpns: &[u64], out: &mut [u8]) -> Result<()> {
+        let ps = self.mem.page_size();
+        if out.len() != vpns.len() * ps {
+            return Err(ZsError::InvalidArgument(
+                "output does not match the pages".into(),
+            ));
+        }
+        let mut st = self.lock();
+        for (k, &vpn) in vpns.iter().enumerate() {
+            self.touch(&mut st, pid, vpn)?;
+            let p = Self::proc_mut(&mut st, pid)?;
+            if let Pte::Present { frame, .. } = &p.ptes[vpn as usize] {
+                out[k * ps..(k + 1) * ps].copy_from_slice(&frame.data);
+            }
+        }
+        Ok(())
+    }
+
+    /// Overwrites pages (faulting them in first).
+    pub fn write_pages(&self, pid: u32, vpns: &[u64], data: &[u8]) -> Result<()> {
+        let ps = self.mem.page_size();
+        if data.len() != vpns.len() * ps {
+            return Err(ZsError::InvalidArgument(
+                "data does not match the pages".into(),
+            ));
+        }
+        let mut st = self.lock();
+        for (k, &vpn) in vpns.iter().enumerate() {
+            self.touch(&mut st, pid, vpn)?;
+            let p = Self::proc_mut(&mut st, pid)?;
+            if let Pte::Present { frame, .. } = &mut p.ptes[vpn as usize] {
+                frame.data.copy_from_slice(&data[k * ps..(k + 1) * ps]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Where each page of a range is: (resident node or −1, swapped out).
+    pub fn placement(&self, pid: u32) -> Result<Vec<(i64, bool)>> {
+        let mut st = self.lock();
+        let p = Self::proc_mut(&mut st, pid)?;
+        Ok(p.ptes
+            .iter()
+            .map(|pte| match pte {
+                Pte::Present { frame, .. } => (frame.nid as i64, false),
+                Pte::Swapped(_) => (-1, true),
+                Pte::None => (-1, false),
+            })
+            .collect())
+    }
+
+    /// Changes the nodes a process's future pages may use.
+    pub fn set_mems(&self, pid: u32, mems: &[usize]) -> Result<()> {
+        for &n in mems {
+            self.mem.check_nid(n)?;
+        }
+        let mut st = self.lock();
+        let p = Self::proc_mut(&mut st, pid)?;
+        p.mems = if mems.is_empty() {
+            (0..self.mem.nr_nodes()).collect()
+        } else {
+            mems.to_vec()
+        };
+        Ok(())
+    }
+
+    /// Ends a process: its frames are freed and uncharged, its swap slots released.
+    pub fn exit(&self, pid: u32) -> Result<()> {
+        let mut st = self.lock();
+        let p = Self::proc_mut(&mut st, pid)?;
+        p.alive = false;
+        let memcg = p.memcg;
+        let ptes = std::mem::take(&mut p.ptes);
+        for pte in ptes {
+            match pte {
+                Pte::Present { frame, .. } => self.release_frame(&mut st, memcg, frame),
+                Pte::Swapped(slot) => self.release_slot(&mut st, memcg, slot)?,
+                Pte::None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// `memory.reclaim`: reclaims `nr_pages` from `memcg`'s subtree; fails with EAGAIN, as the
+    /// kernel does, when fewer could be reclaimed after the retries.
+    pub fn reclaim(&self, memcg: MemcgId, nr_pages: u64) -> Result<u64> {
+        self.cgroups.path(memcg)?;
+        let mut st = self.lock();
+        let mut done = 0;
+        let mut retries = 0;
+        while done < nr_pages && retries < RETRIES {
+            let got = self.reclaim_subtree(&mut st, memcg, (nr_pages - done).min(BATCH))?;
+            if got == 0 {
+                retries += 1;
+            }
+            done += got;
+        }
+        if done < nr_pages {
+            return Err(ZsError::Errno(
+                Errno::EAGAIN,
+                format!("memory.reclaim: {done} of {nr_pages} pages reclaimed"),
+            ));
+        }
+        Ok(done)
+    }
+
+    fn touch(&self, st: &mut State, pid: u32, vpn: u64) -> Result<()> {
+        let p = Self::proc_mut(st, pid)?;
+        match p.ptes.get_mut(vpn as usize) {
+            None => Err(ZsError::InvalidArgument(format!(
+                "page {vpn} is not mapped (SIGSEGV)"
+            ))),
+            Some(Pte::Present { referenced, .. }) => {
+                *referenced = true;
+                Ok(())
+            }
+            Some(Pte::None) => self.fault_in(st, pid, vpn as usize, None),
+            Some(Pte::Swapped(_)) => self.fault_in(st, pid, vpn as usize, None),
+        }
+    }
+
+    /// Brings page `vpn` into a frame: with `contents` (a first touch of mapped data), or from
+    /// swap, or zero-filled.
+    fn fault_in(
+        &self,
+        st: &mut State,
+        pid: u32,
+        vpn: usize,
+        contents: Option<&[u8]>,
+    ) -> Result<()> {
+        let (memcg, mems) = {
+            let p = Self::proc_mut(st, pid)?;
+            (p.memcg, p.mems.clone())
+        };
+        let mut frame = self.alloc_frame(st, &mems)?;
+        if let Err(e) = self.charge_page(st, memcg) {
+            self.mem.free_frame(frame);
+            return Err(e);
+        }
+        st.stats.faults += 1;
+        self.cgroups
+            .count_event(Some(memcg), self.items.pgfault, 1)?;
+        let old = std::mem::replace(&mut Self::proc_mut(st, pid)?.ptes[vpn], Pte::None);
+        match (old, contents) {
+            (Pte::Swapped(slot), _) => {
+                let from = self.swap.swapin(slot, &mut frame.data, memcg, frame.nid)?;
+                st.stats.major_faults += 1;
+                self.cgroups
+                    .count_event(Some(memcg), self.items.pgmajfault, 1)?;
+                match from {
+                    SwapIn::Zero => st.stats.swapin_zero += 1,
+                    SwapIn::Zswap => st.stats.swapin_zswap += 1,
+                    SwapIn::Disk => {
+                        st.stats.swapin_disk += 1;
+                        self.cgroups
+                            .count_event(Some(memcg), self.items.pswpin, 1)?;
+                    }
+                }
+                st.free_slots.push(slot);
+                self.cgroups.swap_uncharge(memcg, 1)?;
+            }
+            (_, Some(c)) => frame.data.copy_from_slice(c),
+            (_, None) => frame.data.fill(0),
+        }
+        self.cgroups
+            .mod_lruvec_state(memcg, frame.nid, self.items.anon, 1)?;
+        let token = st.next_token;
+        st.next_token += 1;
+        let lru = st.lrus.entry(memcg).or_default();
+        lru.inactive.push_back(LruRef {
+            pid,
+            vpn: vpn as u32,
+            token,
+        });
+        lru.nr_resident += 1;
+        Self::proc_mut(st, pid)?.ptes[vpn] = Pte::Present {
+            frame,
+            referenced: true,
+            token,
+        };
+        Ok(())
+    }
+
+    /// A frame from the allowed nodes in order; when all are full, reclaim machine-wide (direct
+    /// reclaim) and retry.
+    fn alloc_frame(&self, st: &mut State, mems: &[usize]) -> Result<Frame> {
+        for _ in 0..=RETRIES {
+            for &n in mems {
+                if let Ok(f) = self.mem.alloc_frame_on(n) {
+                    return Ok(f);
+                }
+            }
+            self.reclaim_subtree(st, ROOT_MEMCG, BATCH)?;
+        }
+        st.stats.ooms += 1;
+        Err(ZsError::OutOfMemory(format!(
+            "nodes {mems:?} are full and nothing is reclaimable"
+        )))
+    }
+
+    /// `try_charge` of one page with memory.max reclaim, then memory.high reclaim.
+    fn charge_page(&self, st: &mut State, memcg: MemcgId) -> Result<()> {
+        let mut stalls = 0;
+        loop {
+            match self.cgroups.try_charge_at(memcg, 1)? {
+                None => break,
+                Some(level) => {
+                    if self.reclaim_subtree(st, level, BATCH)? == 0 {
+                        stalls += 1;
+                        if stalls >= RETRIES {
+                            st.stats.ooms += 1;
+                            self.cgroups.memory_event(level, MemcgEvent::Oom)?;
+                            return Err(ZsError::LimitExceeded(format!(
+                                "{}: out of memory (memory.max reached, nothing reclaimable)",
+                                self.cgroups.path(level)?
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((level, excess)) = self.cgroups.over_high(memcg)? {
+            self.reclaim_subtree(st, level, excess.min(BATCH))?;
+        }
+        Ok(())
+    }
+
+    /// Reclaims up to `nr` pages from the memcgs under `target`, round-robin; returns the pages
+    /// that left memory.
+    fn reclaim_subtree(&self, st: &mut State, target: MemcgId, nr: u64) -> Result<u64> {
+        let mut memcgs: Vec<MemcgId> = st
+            .lrus
+            .iter()
+            .filter(|(_, l)| l.nr_resident > 0)
+            .map(|(&m, _)| m)
+            .filter(|&m| self.cgroups.is_descendant(m, target).unwrap_or(false))
+            .collect();
+        memcgs.sort_unstable();
+        if memcgs.is_empty() {
+            return Ok(0);
+        }
+        let start = st.cursor % memcgs.len();
+        st.cursor = st.cursor.wrapping_add(1);
+        let mut done = 0;
+        for k in 0..memcgs.len() {
+            if done >= nr {
+                break;
+            }
+            let m = memcgs[(start + k) % memcgs.len()];
+            done += self.shrink_lru(st, m, nr - done)?;
+        }
+        Ok(done)
+    }
+
+    /// Scans one memcg's LRU for up to `nr` pages to write out (second chance for referenced
+    /// pages; refused write-outs re-activate).
+    fn shrink_lru(&self, st: &mut State, memcg: MemcgId, nr: u64) -> Result<u64> {
+        let mut done = 0;
+        let mut budget = {
+            let lru = st.lrus.entry(memcg).or_default();
+            2 * lru.queued() + 64
+        };
+        while done < nr && budget > 0 {
+            budget -= 1;
+            let cand = {
+                let lru = st.lrus.get_mut(&memcg).expect("lru exists");
+                if lru.inactive.is_empty() {
+                    let moved = lru.refill(BATCH as usize);
+                    if moved.is_empty() {
+                        break;
+                    }
+                    for r in moved {
+                        if let Some(Pte::Present {
+                            referenced, token, ..
+                        }) = st.procs[r.pid as usize].ptes.get_mut(r.vpn as usize)
+                        {
+                            if *token == r.token {
+                                *referenced = false;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                st.lrus
+                    .get_mut(&memcg)
+                    .expect("lru exists")
+                    .inactive
+                    .pop_front()
+            };
+            let Some(r) = cand else { break };
+            let live = matches!(
+                st.procs[r.pid as usize].ptes.get(r.vpn as usize),
+                Some(Pte::Present { token, .. }) if *token == r.token
+            );
+            if !live {
+                continue;
+            }
+            st.stats.scanned += 1;
+            self.cgroups
+                .count_event(Some(memcg), self.items.pgscan, 1)?;
+            let pte = &mut st.procs[r.pid as usize].ptes[r.vpn as usize];
+            if let Pte::Present { referenced, .. } = pte {
+                if *referenced {
+                    *referenced = false;
+                    st.lrus
+                        .get_mut(&memcg)
+                        .expect("lru exists")
+                        .active
+                        .push_back(r);
+                    continue;
+                }
+            }
+            if self.page_out(st, memcg, r)? {
+                done += 1;
+            }
+        }
+        let procs = &st.procs;
+        if let Some(lru) = st.lrus.get_mut(&memcg) {
+            lru.compact_if_stale(|r| {
+                matches!(procs[r.pid as usize].ptes.get(r.vpn as usize),
+                    Some(Pte::Present { token, .. }) if *token == r.token)
+            });
+        }
+        Ok(done)
+    }
+
+    /// Writes one resident page out to a new swap slot; false if the swap layer refused it (or
+    /// memory.swap.max / the swap space is exhausted) and the page stays, re-activated.
+    fn page_out(&self, st: &mut State, memcg: MemcgId, r: LruRef) -> Result<bool> {
+        let slot = match st.free_slots.pop() {
+            Some(s) => s,
+            None if st.next_slot < self.swap.nr_slots() => {
+                st.next_slot += 1;
+                st.next_slot - 1
+            }
+            None => {
+                st.lrus
+                    .get_mut(&memcg)
+                    .expect("lru exists")
+                    .active
+                    .push_back(r);
+                return Ok(false);
+            }
+        };
+        if self.cgroups.swap_try_charge(memcg, 1).is_err() {
+            st.free_slots.push(slot);
+            st.lrus
+                .get_mut(&memcg)
+                .expect("lru exists")
+                .active
+                .push_back(r);
+            return Ok(false);
+        }
+        let pte = std::mem::replace(
+            &mut st.procs[r.pid as usize].ptes[r.vpn as usize],
+            Pte::None,
+        );
+        let Pte::Present { frame, token, .. } = pte else {
+            unreachable!("checked live")
+        };
+        let out = match self.swap.writeout(slot, &frame.data, memcg, frame.nid) {
+            Ok(o) => o,
+            Err(e) => {
+                st.procs[r.pid as usize].ptes[r.vpn as usize] = Pte::Present {
+                    frame,
+                    referenced: false,
+                    token,
+                };
+                return Err(e);
+            }
+        };
+        if out == SwapOut::Rejected {
+            st.stats.swapout_rejected += 1;
+            st.free_slots.push(slot);
+            self.cgroups.swap_uncharge(memcg, 1)?;
+            st.procs[r.pid as usize].ptes[r.vpn as usize] = Pte::Present {
+                frame,
+                referenced: false,
+                token,
+            };
+            st.lrus
+                .get_mut(&memcg)
+                .expect("lru exists")
+                .active
+                .push_back(r);
+            return Ok(false);
+        }
+        match out {
+            SwapOut::Zero => st.stats.swapout_zero += 1,
+            SwapOut::Zswap => st.stats.swapout_zswap += 1,
+            SwapOut::Disk => {
+                st.stats.swapout_disk += 1;
+                self.cgroups
+                    .count_event(Some(memcg), self.items.pswpout, 1)?;
+            }
+            SwapOut::Rejected => {}
+        }
+        st.procs[r.pid as usize].ptes[r.vpn as usize] = Pte::Swapped(slot);
+        st.stats.reclaimed += 1;
+        self.cgroups
+            .count_event(Some(memcg), self.items.pgsteal, 1)?;
+        self.release_frame(st, memcg, frame);
+        Ok(true)
+    }
+
+    fn release_frame(&self, st: &mut State, memcg: MemcgId, frame: Frame) {
+        // The memcg exists (it was charged); these updates cannot fail.
+        let _ = self
+            .cgroups
+            .mod_lruvec_state(memcg, frame.nid, self.items.anon, -1);
+        let _ = self.cgroups.uncharge(memcg, 1);
+        if let Some(lru) = st.lrus.get_mut(&memcg) {
+            lru.nr_resident -= 1;
+        }
+        self.mem.free_frame(frame);
+    }
+
+    fn release_slot(&self, st: &mut State, memcg: MemcgId, slot: u64) -> Result<()> {
+        self.swap.free(slot)?;
+        st.free_slots.push(slot);
+        self.cgroups.swap_uncharge(memcg, 1)
+    }
+}
