@@ -666,6 +666,10 @@ class BookkeepingMachine(RuleBasedStateMachine):
         for idx in self.touched:
             self.chk.check_class(idx)
 
+    def teardown(self):
+        target(self.model.pages_compacted, label="pages compacted")
+        target(self.model.second_insertions, label="legacy second insertions")
+
     @invariant()
     def counters_agree(self):
         self.chk.check_pool()
@@ -676,7 +680,7 @@ class LegacyBookkeepingMachine(BookkeepingMachine):
     ERA = "legacy"
 
 
-_settings = settings(max_examples=30, stateful_step_count=40, deadline=None)
+_settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
 BookkeepingMachine.TestCase.settings = _settings
 LegacyBookkeepingMachine.TestCase.settings = _settings
 test_current_random_sequences = BookkeepingMachine.TestCase

@@ -7,6 +7,7 @@ mod compress;
 mod errors;
 mod memory;
 mod pool;
+mod sim;
 mod zram;
 
 use pyo3::prelude::*;
@@ -20,6 +21,8 @@ fn _zsrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cgroups::PyCgroup>()?;
     m.add_class::<compress::PyCompressor>()?;
     m.add_class::<zram::PyZram>()?;
+    m.add_class::<sim::PyMachine>()?;
+    m.add_class::<sim::PyProcess>()?;
     m.add_class::<zram::PyNbdServer>()?;
     m.add_function(wrap_pyfunction!(zram::replay, m)?)?;
     m.add_function(wrap_pyfunction!(compress::compressors, m)?)?;

@@ -1,0 +1,181 @@
+//! `zsrs.Machine` and `zsrs.Process`: the simulated kernel, driven by numpy arrays.
+
+use std::sync::Arc;
+
+use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::buffers::{vec1, vec2};
+use super::cgroups::{PyCgroup, PyCgroups};
+use super::errors::IntoPy;
+use super::memory::PyMemory;
+use crate::sim::{Machine, RamSwap, SwapBackend};
+use crate::zram::memparse;
+
+/// A simulated machine: memory, cgroups and a swap layer, running processes.
+#[pyclass(name = "Machine", module = "zsrs", frozen)]
+pub struct PyMachine {
+    pub inner: Arc<Machine>,
+}
+
+/// A process of a `Machine`.
+#[pyclass(name = "Process", module = "zsrs", frozen)]
+pub struct PyProcess {
+    machine: Arc<Machine>,
+    #[pyo3(get)]
+    pid: u32,
+}
+
+/// Bytes from an int or a memparse string ("4M").
+pub fn bytes_arg(v: &Bound<'_, PyAny>) -> PyResult<u64> {
+    if let Ok(n) = v.extract::<u64>() {
+        return Ok(n);
+    }
+    let s: String = v.extract()?;
+    match memparse(&s) {
+        (n, true) => Ok(n),
+        _ => Err(PyValueError::new_err(format!("bad size {s:?}"))),
+    }
+}
+
+impl PyMachine {
+    /// Builds a machine over an already-made swap layer.
+    pub fn with_backend(
+        memory: &PyMemory,
+        cgroups: &PyCgroups,
+        swap: Arc<dyn SwapBackend>,
+    ) -> PyResult<Self> {
+        let m = Machine::new(memory.inner.clone(), cgroups.inner.clone(), swap).py_err()?;
+        Ok(Self { inner: Arc::new(m) })
+    }
+}
+
+#[pymethods]
+impl PyMachine {
+    /// A machine whose reclaim writes to a plain in-RAM swap space of `swap_slots` pages (zero
+    /// pages in a zero map, no compression): the baseline without zswap.
+    #[new]
+    #[pyo3(signature = (memory, cgroups, swap_slots = 1 << 20))]
+    fn new(memory: &PyMemory, cgroups: &PyCgroups, swap_slots: u64) -> PyResult<Self> {
+        Self::with_backend(memory, cgroups, Arc::new(RamSwap::new(swap_slots)))
+    }
+
+    /// Starts a process in `cgroup` (a Cgroup or a path) bound to `mems` (all nodes if empty).
+    #[pyo3(signature = (cgroup, mems = Vec::new()))]
+    fn spawn(&self, cgroup: &Bound<'_, PyAny>, mems: Vec<usize>) -> PyResult<PyProcess> {
+        let memcg = if let Ok(cg) = cgroup.downcast::<PyCgroup>() {
+            cg.get().id
+        } else {
+            let path: String = cgroup.extract()?;
+            self.inner.cgroups().lookup(&path).py_err()?
+        };
+        let pid = self.inner.spawn(memcg, &mems).py_err()?;
+        Ok(PyProcess {
+            machine: self.inner.clone(),
+            pid,
+        })
+    }
+
+    /// `memory.reclaim`: reclaims `amount` (bytes or "4M") from a cgroup's subtree; raises
+    /// KernelError(EAGAIN) when it cannot, like the kernel. Returns the pages reclaimed.
+    fn reclaim(
+        &self,
+        py: Python<'_>,
+        cgroup: &Bound<'_, PyAny>,
+        amount: &Bound<'_, PyAny>,
+    ) -> PyResult<u64> {
+        let memcg = if let Ok(cg) = cgroup.downcast::<PyCgroup>() {
+            cg.get().id
+        } else {
+            let path: String = cgroup.extract()?;
+            self.inner.cgroups().lookup(&path).py_err()?
+        };
+        let pages = bytes_arg(amount)?.div_ceil(self.inner.memory().page_size() as u64);
+        py.allow_threads(|| self.inner.reclaim(memcg, pages))
+            .py_err()
+    }
+
+    /// What the simulated kernel has done: faults, swap-outs and swap-ins by destination, …
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.stats();
+        let d = PyDict::new(py);
+        for (k, v) in [
+            ("faults", s.faults),
+            ("major_faults", s.major_faults),
+            ("swapout_zero", s.swapout_zero),
+            ("swapout_zswap", s.swapout_zswap),
+            ("swapout_disk", s.swapout_disk),
+            ("swapout_rejected", s.swapout_rejected),
+            ("swapin_zero", s.swapin_zero),
+            ("swapin_zswap", s.swapin_zswap),
+            ("swapin_disk", s.swapin_disk),
+            ("reclaimed", s.reclaimed),
+            ("scanned", s.scanned),
+            ("ooms", s.ooms),
+        ] {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+}
+
+#[pymethods]
+impl PyProcess {
+    /// Maps the rows of a 2-D uint8 array (one page each) and touches them; returns the first
+    /// page number of the new range.
+    fn mmap(&self, py: Python<'_>, pages: PyReadonlyArray2<'_, u8>) -> PyResult<u64> {
+        let data = vec2(&pages);
+        py.allow_threads(|| self.machine.mmap(self.pid, &data))
+            .py_err()
+    }
+
+    /// Accesses pages in trace order (a numpy array of page numbers, plus `base`), in Rust;
+    /// returns the major faults it took.
+    #[pyo3(signature = (trace, base = 0))]
+    fn access(&self, py: Python<'_>, trace: PyReadonlyArray1<'_, u64>, base: u64) -> PyResult<u64> {
+        let t: Vec<u64> = vec1(&trace).iter().map(|&v| v + base).collect();
+        py.allow_threads(|| self.machine.access(self.pid, &t))
+            .py_err()
+    }
+
+    /// Reads `count` pages from `start` (faulting them in) into a new (count, PAGE_SIZE) array.
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        start: u64,
+        count: usize,
+    ) -> PyResult<Bound<'py, PyArray2<u8>>> {
+        let ps = self.machine.memory().page_size();
+        let vpns: Vec<u64> = (start..start + count as u64).collect();
+        let mut out = vec![0u8; count * ps];
+        py.allow_threads(|| self.machine.read_pages(self.pid, &vpns, &mut out))
+            .py_err()?;
+        numpy::PyArray1::from_vec(py, out).reshape([count, ps])
+    }
+
+    /// Overwrites pages from `start` with the rows of a 2-D uint8 array.
+    fn write(&self, py: Python<'_>, start: u64, pages: PyReadonlyArray2<'_, u8>) -> PyResult<()> {
+        let n = pages.shape()[0] as u64;
+        let vpns: Vec<u64> = (start..start + n).collect();
+        let data = vec2(&pages);
+        py.allow_threads(|| self.machine.write_pages(self.pid, &vpns, &data))
+            .py_err()
+    }
+
+    /// Per page: the node it is resident on (−1 if not), and whether it is swapped out.
+    fn placement(&self) -> PyResult<Vec<(i64, bool)>> {
+        self.machine.placement(self.pid).py_err()
+    }
+
+    /// Binds future pages to `mems`.
+    fn set_mems(&self, mems: Vec<usize>) -> PyResult<()> {
+        self.machine.set_mems(self.pid, &mems).py_err()
+    }
+
+    /// Ends the process, freeing its memory and swap.
+    fn exit(&self) -> PyResult<()> {
+        self.machine.exit(self.pid).py_err()
+    }
+}
