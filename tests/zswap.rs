@@ -138,7 +138,10 @@ fn fact01_zero_pages_never_reach_zswap() {
     for mode in MODES {
         let w = world(mode);
         let zero = vec![0u8; PS];
-        assert_eq!(w.swap.writeout(s(1), &zero, Some(w.b), 0).unwrap(), Writeout::Zero);
+        assert_eq!(
+            w.swap.writeout(s(1), &zero, Some(w.b), 0).unwrap(),
+            Writeout::Zero
+        );
         assert_eq!(w.stat(w.b, "zswpout"), 0);
         assert_eq!(w.dbg("stored_pages"), 0);
         assert_eq!(w.stat(w.b, "zswap"), 0);
@@ -146,7 +149,10 @@ fn fact01_zero_pages_never_reach_zswap() {
         assert_eq!(w.stat(w.b, "swpout_zero"), 1);
         assert_eq!(w.vm("swpout_zero"), 1);
         let mut out = vec![1u8; PS];
-        assert_eq!(w.swap.swapin(s(1), &mut out, Some(w.b), 0).unwrap(), Swapin::Zero);
+        assert_eq!(
+            w.swap.swapin(s(1), &mut out, Some(w.b), 0).unwrap(),
+            Swapin::Zero
+        );
         assert_eq!(out, zero);
         assert_eq!(w.stat(w.b, "swpin_zero"), 1);
         assert_eq!(w.swap.devices().io_counts(0).unwrap(), (0, 0));
@@ -189,7 +195,11 @@ fn fact03_05_26_incompressible_kept_as_is() {
         }
         // A compressor error is also kept as-is while writeback is on.
         w.zs.inject_failure(FailPoint::CompressEinval, 1);
-        assert!(w.zs.store(s(3), &page(100, 3), Some(w.b), 0).unwrap().incompressible(PS));
+        assert!(w
+            .zs
+            .store(s(3), &page(100, 3), Some(w.b), 0)
+            .unwrap()
+            .incompressible(PS));
         assert_eq!(w.dbg("stored_incompressible_pages"), 4);
         assert_eq!(w.dbg("stored_pages"), 4);
         assert_eq!(w.stat(w.b, "zswap"), 4 * PS as u64);
@@ -213,7 +223,9 @@ fn fact04_incompressible_rejected_when_writeback_disabled() {
         let w = world(mode);
         w.cg.write_file(w.b, "memory.zswap.writeback", "0").unwrap();
         assert_eq!(
-            w.swap.writeout(s(1), &random_page(1), Some(w.b), 0).unwrap(),
+            w.swap
+                .writeout(s(1), &random_page(1), Some(w.b), 0)
+                .unwrap(),
             Writeout::Activate(RejectReason::CompressFail)
         );
         assert_eq!(w.dbg("reject_compress_fail"), 1);
@@ -223,7 +235,11 @@ fn fact04_incompressible_rejected_when_writeback_disabled() {
             Writeout::Activate(RejectReason::CompressPoor)
         );
         assert_eq!(w.dbg("reject_compress_poor"), 1);
-        assert_eq!(w.swap.devices().io_counts(0).unwrap(), (0, 0), "nothing on disk");
+        assert_eq!(
+            w.swap.devices().io_counts(0).unwrap(),
+            (0, 0),
+            "nothing on disk"
+        );
         assert_eq!(w.dbg("stored_pages"), 0);
         assert_eq!(w.stat(w.b, "zswpout"), 0);
         assert_eq!(w.stat(w.b, "pswpout"), 0);
@@ -238,7 +254,11 @@ fn fact06_large_folio_all_or_nothing() {
         for i in 0..4 {
             folio.extend(page(500, i));
         }
-        assert!(w.zs.store_folio(s(8), &folio, Some(w.b), 0).unwrap().stored());
+        assert!(w
+            .zs
+            .store_folio(s(8), &folio, Some(w.b), 0)
+            .unwrap()
+            .stored());
         assert_eq!(w.stat(w.b, "zswpout"), 4);
         assert_eq!(w.dbg("stored_pages"), 4);
         // Same slots again with an incompressible third page and writeback off: nothing stays,
@@ -298,7 +318,11 @@ fn fact08_pool_limit_hysteresis() {
         let w = limited(mode, false);
         assert_eq!((w.zs.max_pool_pages(), w.zs.accept_thr_pages()), (10, 5));
         for i in 0..10 {
-            assert!(w.zs.store(s(i), &random_page(i), Some(w.b), 0).unwrap().stored());
+            assert!(w
+                .zs
+                .store(s(i), &random_page(i), Some(w.b), 0)
+                .unwrap()
+                .stored());
         }
         assert_eq!(w.zs.total_pages(), 10);
         let r = w.zs.store(s(10), &random_page(10), Some(w.b), 0).unwrap();
@@ -314,7 +338,11 @@ fn fact08_pool_limit_hysteresis() {
         assert_eq!(w.dbg("pool_limit_hit"), 1, "not counted in the band");
         w.zs.invalidate(s(3));
         w.zs.invalidate(s(4));
-        assert!(w.zs.store(s(12), &random_page(12), Some(w.b), 0).unwrap().stored());
+        assert!(w
+            .zs
+            .store(s(12), &random_page(12), Some(w.b), 0)
+            .unwrap()
+            .stored());
         assert!(!w.zs.reached_full());
         assert_eq!(w.dbg("pool_total_size"), 6 * PS as u64);
         w.check();
@@ -326,12 +354,17 @@ fn fact09_worker_writes_back_to_threshold() {
     for mode in MODES {
         let w = limited(mode, true);
         for i in 0..10 {
-            w.swap.writeout(s(i), &random_page(i), Some(w.b), 0).unwrap();
+            w.swap
+                .writeout(s(i), &random_page(i), Some(w.b), 0)
+                .unwrap();
         }
         // The 11th is refused, goes to disk, and the worker brings the pool to 5 pages: every
         // entry first loses its referenced bit (10 rotations, each a failed shrink_memcg), then
         // the 5 oldest are written back.
-        let r = w.swap.writeout(s(10), &random_page(10), Some(w.b), 0).unwrap();
+        let r = w
+            .swap
+            .writeout(s(10), &random_page(10), Some(w.b), 0)
+            .unwrap();
         assert_eq!(r, Writeout::Disk(RejectReason::PoolLimit));
         assert!(!w.zs.shrink_worker_pending());
         assert_eq!(w.zs.total_pages(), 5);
@@ -346,7 +379,14 @@ fn fact09_worker_writes_back_to_threshold() {
         let mut out = vec![0u8; PS];
         for i in 0..11 {
             let src = w.swap.swapin(s(i), &mut out, Some(w.b), 0).unwrap();
-            assert_eq!(src, if (5..10).contains(&i) { Swapin::Zswap } else { Swapin::Disk });
+            assert_eq!(
+                src,
+                if (5..10).contains(&i) {
+                    Swapin::Zswap
+                } else {
+                    Swapin::Disk
+                }
+            );
             assert_eq!(out, random_page(i));
         }
         assert_eq!(w.stat(w.b, "pswpin"), 6);
@@ -368,7 +408,10 @@ fn fact10_zswap_max_zero_goes_to_disk() {
         assert_eq!(w.stat(w.b, "pswpout"), 1);
         assert_eq!(w.swap.devices().io_counts(0).unwrap().1, 1);
         let mut out = vec![0u8; PS];
-        assert_eq!(w.swap.swapin(s(1), &mut out, Some(w.b), 0).unwrap(), Swapin::Disk);
+        assert_eq!(
+            w.swap.swapin(s(1), &mut out, Some(w.b), 0).unwrap(),
+            Swapin::Disk
+        );
         assert_eq!(out, page(100, 1));
         // With writeback off the page stays resident instead.
         w.cg.write_file(w.b, "memory.zswap.writeback", "0").unwrap();
@@ -395,7 +438,11 @@ fn fact12_13_limit_writeback_targets_own_memcg() {
         // Limit on the parent: 5 pages; /a/c uses 3, /a/b stores 2 → at the limit.
         w.cg.write_file(w.a, "memory.zswap.max", "20K").unwrap();
         for i in 0..2 {
-            assert!(w.zs.store(s(i), &random_page(i), Some(w.b), 0).unwrap().stored());
+            assert!(w
+                .zs
+                .store(s(i), &random_page(i), Some(w.b), 0)
+                .unwrap()
+                .stored());
         }
         // Over the limit: shrink_memcg(/a/b) walks one entry per node. Both of b's entries are
         // referenced: two refused stores only rotate them.
@@ -405,14 +452,21 @@ fn fact12_13_limit_writeback_targets_own_memcg() {
         }
         assert_eq!(w.dbg("written_back_pages"), 0);
         // Third time the head is unreferenced: written back, and the store proceeds unchecked.
-        assert!(w.zs.store(s(4), &random_page(4), Some(w.b), 0).unwrap().stored());
+        assert!(w
+            .zs
+            .store(s(4), &random_page(4), Some(w.b), 0)
+            .unwrap()
+            .stored());
         assert_eq!(w.dbg("written_back_pages"), 1);
         assert_eq!(w.stat(w.b, "zswpwb"), 1);
         assert_eq!(w.stat(w.c, "zswpwb"), 0, "fact 13");
         assert!(!w.zs.contains(s(0)) && w.zs.contains(s(1)) && w.zs.contains(s(4)));
         assert_eq!(w.dbg("reject_reclaim_fail"), 0);
         let mut out = vec![0u8; PS];
-        assert_eq!(w.swap.swapin(s(0), &mut out, Some(w.b), 0).unwrap(), Swapin::Disk);
+        assert_eq!(
+            w.swap.swapin(s(0), &mut out, Some(w.b), 0).unwrap(),
+            Swapin::Disk
+        );
         assert_eq!(out, random_page(0));
         w.check();
     }
@@ -428,7 +482,10 @@ fn fact14_15_writeback_knob_is_hierarchical() {
     assert!(!w.zs.writeback_enabled(Some(w.b)).unwrap());
     w.zs.store(s(1), &page(100, 1), Some(w.b), 0).unwrap();
     assert_eq!(w.zs.shrink_memcg(Some(w.b)).unwrap(), ShrinkMemcg::NoEntry);
-    let r = w.swap.writeout(s(2), &random_page(2), Some(w.b), 0).unwrap();
+    let r = w
+        .swap
+        .writeout(s(2), &random_page(2), Some(w.b), 0)
+        .unwrap();
     assert_eq!(r, Writeout::Activate(RejectReason::CompressFail));
     // zswap disabled: the knob no longer blocks disk swap.
     w.zs.set_enabled(false);
@@ -436,7 +493,10 @@ fn fact14_15_writeback_knob_is_hierarchical() {
     assert_eq!(r, Writeout::Disk(RejectReason::Disabled));
     assert!(w.zs.contains(s(1)), "disabling keeps old entries");
     let mut out = vec![0u8; PS];
-    assert_eq!(w.swap.swapin(s(1), &mut out, Some(w.b), 0).unwrap(), Swapin::Zswap);
+    assert_eq!(
+        w.swap.swapin(s(1), &mut out, Some(w.b), 0).unwrap(),
+        Swapin::Zswap
+    );
     assert_eq!(out, page(100, 1));
 }
 
@@ -466,13 +526,20 @@ fn fact16_17_18_19_load_miss_failure_invalidate() {
         assert_eq!(w.dbg("stored_pages"), 1);
         // 17: a miss through the swap layer is a disk swapin on (memcg, node).
         w.swap.devices().write_page(s(3), &page(10, 3)).unwrap();
-        assert_eq!(w.swap.swapin(s(3), &mut out, Some(w.b), 1).unwrap(), Swapin::Disk);
+        assert_eq!(
+            w.swap.swapin(s(3), &mut out, Some(w.b), 1).unwrap(),
+            Swapin::Disk
+        );
         assert_eq!(w.zs.nr_disk_swapins(Some(w.b), 1), 1);
         assert_eq!(w.zs.nr_disk_swapins(Some(w.b), 0), 0);
         // 19: invalidate uncharges fully, no event.
         assert!(w.zs.invalidate(s(2)));
         assert_eq!((w.stat(w.b, "zswap"), w.stat(w.b, "zswapped")), (0, 0));
-        assert_eq!(w.charged(w.b), 0, "only the objcg stock's partial page stays");
+        assert_eq!(
+            w.charged(w.b),
+            0,
+            "only the objcg stock's partial page stays"
+        );
         assert_eq!(w.stat(w.b, "zswpin"), 1);
         assert_eq!(w.dbg("stored_pages"), 0);
         w.check();
@@ -510,11 +577,20 @@ fn fact20_22_second_chance_then_writeback() {
 fn fact21_shrinker_count_formula() {
     for mode in MODES {
         let w = world(mode);
-        assert_eq!(w.zs.shrinker_count(Some(w.b), 0).unwrap(), 0, "shrinker disabled");
+        assert_eq!(
+            w.zs.shrinker_count(Some(w.b), 0).unwrap(),
+            0,
+            "shrinker disabled"
+        );
         w.zs.set_shrinker_enabled(true);
-        assert_eq!(w.zs.shrinker_count(Some(w.b), 0).unwrap(), 0, "nr_stored = 0");
+        assert_eq!(
+            w.zs.shrinker_count(Some(w.b), 0).unwrap(),
+            0,
+            "nr_stored = 0"
+        );
         for i in 0..10 {
-            w.zs.store(s(i), &page(1000 + 100 * i as usize, i), Some(w.b), 0).unwrap();
+            w.zs.store(s(i), &page(1000 + 100 * i as usize, i), Some(w.b), 0)
+                .unwrap();
         }
         for i in 10..13 {
             w.zs.store(s(i), &random_page(i), Some(w.b), 0).unwrap();
@@ -523,7 +599,11 @@ fn fact21_shrinker_count_formula() {
         let stored = 13;
         let expect = |freeable: u64| freeable * backing / stored;
         assert_eq!(w.zs.shrinker_count(Some(w.b), 0).unwrap(), expect(13));
-        assert_eq!(w.zs.shrinker_count(Some(w.b), 1).unwrap(), 0, "no entries on node 1");
+        assert_eq!(
+            w.zs.shrinker_count(Some(w.b), 1).unwrap(),
+            0,
+            "no entries on node 1"
+        );
         for _ in 0..4 {
             w.zs.record_disk_swapin(Some(w.b), 0);
         }
@@ -535,7 +615,11 @@ fn fact21_shrinker_count_formula() {
         assert_eq!(w.zs.shrinker_count(Some(w.b), 0).unwrap(), 0);
         assert_eq!(w.zs.nr_disk_swapins(Some(w.b), 0), 7);
         w.cg.write_file(w.a, "memory.zswap.writeback", "0").unwrap();
-        assert_eq!(w.zs.shrinker_count(Some(w.b), 0).unwrap(), 0, "writeback disabled");
+        assert_eq!(
+            w.zs.shrinker_count(Some(w.b), 0).unwrap(),
+            0,
+            "writeback disabled"
+        );
         let r = w.zs.shrinker_scan(Some(w.b), 0, 10).unwrap();
         assert!(r.stop && r.freed == 0 && r.scanned == 0);
     }
@@ -574,9 +658,20 @@ fn fact24_29_lru_per_memcg_node_and_rmdir() {
         assert_eq!(w.zs.lru_len(Some(w.a), 1), 1);
         let (zswap_a, zswapped_a) = (w.stat(w.a, "zswap"), w.stat(w.a, "zswapped"));
         w.cg.remove("/a/b").unwrap();
-        assert_eq!((w.stat(w.a, "zswap"), w.stat(w.a, "zswapped")), (zswap_a, zswapped_a));
-        assert_eq!(w.zs.lru_len(Some(w.a), 1), 4, "spliced onto the parent, same node");
-        assert_eq!(w.zs.shrink_memcg(Some(w.b)).unwrap(), ShrinkMemcg::NoEntry, "zombie");
+        assert_eq!(
+            (w.stat(w.a, "zswap"), w.stat(w.a, "zswapped")),
+            (zswap_a, zswapped_a)
+        );
+        assert_eq!(
+            w.zs.lru_len(Some(w.a), 1),
+            4,
+            "spliced onto the parent, same node"
+        );
+        assert_eq!(
+            w.zs.shrink_memcg(Some(w.b)).unwrap(),
+            ShrinkMemcg::NoEntry,
+            "zombie"
+        );
         let mut out = vec![0u8; PS];
         assert!(w.zs.load(s(0), &mut out).unwrap());
         assert_eq!(w.stat(w.a, "zswpin"), 1, "event lands on the parent");
@@ -600,7 +695,10 @@ fn fact25_debugfs_files_and_totals() {
         let w = world(mode);
         let mut sum = 0;
         for i in 0..50 {
-            sum += w.zs.store(s(i), &page(300 + 37 * i as usize, i), Some(w.b), 0).unwrap().length;
+            sum +=
+                w.zs.store(s(i), &page(300 + 37 * i as usize, i), Some(w.b), 0)
+                    .unwrap()
+                    .length;
         }
         let names: Vec<&str> = w.zs.debugfs().iter().map(|(n, _)| *n).collect();
         assert_eq!(names, DEBUGFS_FILES);
@@ -629,10 +727,22 @@ fn fact28_30_forced_charge_root_uncharged() {
     for mode in MODES {
         let w = world(mode);
         w.cg.write_file(w.b, "memory.max", "0").unwrap();
-        assert!(w.zs.store(s(1), &random_page(1), Some(w.b), 0).unwrap().stored());
+        assert!(w
+            .zs
+            .store(s(1), &random_page(1), Some(w.b), 0)
+            .unwrap()
+            .stored());
         assert_eq!(w.cg.usage_pages(w.b).unwrap(), 1, "forced above memory.max");
-        assert_eq!(w.stat(w.b, "kernel"), PS as u64, "metadata not charged: only the page");
-        assert!(w.cg.read_file(w.b, "memory.events").unwrap().contains("max 1"));
+        assert_eq!(
+            w.stat(w.b, "kernel"),
+            PS as u64,
+            "metadata not charged: only the page"
+        );
+        assert!(w
+            .cg
+            .read_file(w.b, "memory.events")
+            .unwrap()
+            .contains("max 1"));
         // Root-owned pages are stored but never charged.
         let root_zswap = w.stat(ROOT_MEMCG, "zswap");
         assert!(w.zs.store(s(2), &page(100, 2), None, 0).unwrap().stored());
@@ -650,12 +760,23 @@ fn fact31_32_33_stat_files() {
         w.zs.store(s(1), &page(1000, 1), Some(w.b), 0).unwrap();
         w.zs.store(s(2), &page(2000, 2), Some(w.c), 1).unwrap();
         w.zs.store(s(3), &page(300, 3), Some(w.a), 0).unwrap();
-        let keys: Vec<&str> = w.cg.memory_stat(w.a).unwrap().iter().map(|(k, _)| *k).collect();
+        let keys: Vec<&str> =
+            w.cg.memory_stat(w.a)
+                .unwrap()
+                .iter()
+                .map(|(k, _)| *k)
+                .collect();
         let at = |k: &str| keys.iter().position(|x| *x == k).unwrap();
-        assert_eq!((at("zswap"), at("zswapped")), (at("shmem") + 1, at("shmem") + 2));
+        assert_eq!(
+            (at("zswap"), at("zswapped")),
+            (at("shmem") + 1, at("shmem") + 2)
+        );
         assert_eq!(at("file_mapped"), at("zswapped") + 1);
         assert_eq!(at("thp_fault_alloc"), at("zswpwb") + 1);
-        assert_eq!((at("zswpin") + 1, at("zswpout") + 1), (at("zswpout"), at("zswpwb")));
+        assert_eq!(
+            (at("zswpin") + 1, at("zswpout") + 1),
+            (at("zswpout"), at("zswpwb"))
+        );
         // 32: hierarchical.
         let own = w.charge_of(w.len_of(s(3)));
         assert_eq!(
@@ -741,12 +862,23 @@ fn threads_store_and_load_concurrently() {
                     let mut out = vec![0u8; PS];
                     for i in 0..per {
                         let k = t * per + i;
-                        let p = if k % 5 == 0 { random_page(k) } else { page(100 + (k as usize % 3000), k) };
-                        assert!(zs.store(s(k), &p, Some(memcg), (k % 2) as usize).unwrap().stored());
+                        let p = if k % 5 == 0 {
+                            random_page(k)
+                        } else {
+                            page(100 + (k as usize % 3000), k)
+                        };
+                        assert!(zs
+                            .store(s(k), &p, Some(memcg), (k % 2) as usize)
+                            .unwrap()
+                            .stored());
                         if i % 2 == 1 {
                             let j = k - 1;
                             assert!(zs.load(s(j), &mut out).unwrap());
-                            let q = if j % 5 == 0 { random_page(j) } else { page(100 + (j as usize % 3000), j) };
+                            let q = if j % 5 == 0 {
+                                random_page(j)
+                            } else {
+                                page(100 + (j as usize % 3000), j)
+                            };
                             assert_eq!(out, q);
                         }
                     }

@@ -277,7 +277,12 @@ impl Zswap {
             "compressor" => format!("{}\n", self.compressor()),
             "max_pool_percent" => format!("{}\n", self.max_pool_percent.load(Relaxed)),
             "accept_threshold_percent" => format!("{}\n", self.accept_thr_percent.load(Relaxed)),
-            _ => return Err(ZsError::errno_msg(Errno::ENOENT, format!("no parameter {name}"))),
+            _ => {
+                return Err(ZsError::errno_msg(
+                    Errno::ENOENT,
+                    format!("no parameter {name}"),
+                ))
+            }
         })
     }
 
@@ -306,7 +311,12 @@ impl Zswap {
                     "changing the compressor of a live zswap is not supported",
                 ))
             }
-            _ => return Err(ZsError::errno_msg(Errno::ENOENT, format!("no parameter {name}"))),
+            _ => {
+                return Err(ZsError::errno_msg(
+                    Errno::ENOENT,
+                    format!("no parameter {name}"),
+                ))
+            }
         }
         Ok(())
     }
@@ -378,7 +388,12 @@ impl Zswap {
 
     /// Counts an event globally and on the objcg's current memcg (`count_objcg_events`), or
     /// only globally for an entry without objcg.
-    pub(crate) fn count_objcg_event(&self, objcg: Option<u32>, pick: fn(&Items) -> StatItem, n: u64) {
+    pub(crate) fn count_objcg_event(
+        &self,
+        objcg: Option<u32>,
+        pick: fn(&Items) -> StatItem,
+        n: u64,
+    ) {
         if let (Some(cg), Some(items)) = (&self.cg, &self.items) {
             let item = pick(items);
             let _ = match objcg {
@@ -428,7 +443,10 @@ impl Zswap {
             .ok_or_else(|| {
                 ZsError::errno_msg(
                     Errno::ENOENT,
-                    format!("no debugfs file {name}; files: {}", DEBUGFS_FILES.join(", ")),
+                    format!(
+                        "no debugfs file {name}; files: {}",
+                        DEBUGFS_FILES.join(", ")
+                    ),
                 )
             })
     }
@@ -454,7 +472,10 @@ impl Zswap {
         for id in ids {
             let e = st.entries.get(id);
             if self.pool.object_len(e.handle)? != e.length as usize {
-                return bad(format!("entry of {:?} has a pool object of another size", e.slot));
+                return bad(format!(
+                    "entry of {:?} has a pool object of another size",
+                    e.slot
+                ));
             }
         }
         Ok(())

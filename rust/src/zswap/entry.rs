@@ -43,7 +43,14 @@ pub(crate) struct Entry {
 
 impl Entry {
     /// A fresh, unlinked, referenced entry.
-    pub fn new(slot: SwapSlot, handle: u64, length: u32, objcg: Option<ObjcgId>, lru_memcg: MemcgId, nid: u32) -> Self {
+    pub fn new(
+        slot: SwapSlot,
+        handle: u64,
+        length: u32,
+        objcg: Option<ObjcgId>,
+        lru_memcg: MemcgId,
+        nid: u32,
+    ) -> Self {
         Entry {
             slot,
             handle,
@@ -93,11 +100,15 @@ impl Entries {
 
     /// The entry `id` (must be live).
     pub fn get(&self, id: u32) -> &Entry {
-        self.slab[id as usize].as_ref().expect("zswap entry id is live")
+        self.slab[id as usize]
+            .as_ref()
+            .expect("zswap entry id is live")
     }
 
     pub fn get_mut(&mut self, id: u32) -> &mut Entry {
-        self.slab[id as usize].as_mut().expect("zswap entry id is live")
+        self.slab[id as usize]
+            .as_mut()
+            .expect("zswap entry id is live")
     }
 
     /// Id of the entry stored for `slot`.
@@ -130,7 +141,9 @@ impl Entries {
     /// Unlinks `id` from its list (if linked) and frees its slab cell; returns the entry.
     pub fn release(&mut self, id: u32) -> Entry {
         self.lru_del(id);
-        let e = self.slab[id as usize].take().expect("zswap entry id is live");
+        let e = self.slab[id as usize]
+            .take()
+            .expect("zswap entry id is live");
         self.free.push(id);
         e
     }
@@ -285,12 +298,18 @@ impl Entries {
                 cur = e.next;
             }
             if n != l.len || l.tail != prev {
-                return Err(format!("list ({m}, {nid}) has len {} but {n} entries", l.len));
+                return Err(format!(
+                    "list ({m}, {nid}) has len {} but {n} entries",
+                    l.len
+                ));
             }
             linked += n;
         }
         if linked != self.index.len() as u64 {
-            return Err(format!("{linked} linked entries but {} indexed", self.index.len()));
+            return Err(format!(
+                "{linked} linked entries but {} indexed",
+                self.index.len()
+            ));
         }
         for (slot, &id) in &self.index {
             if self.get(id).slot != *slot {

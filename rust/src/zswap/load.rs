@@ -32,7 +32,10 @@ impl Zswap {
             LoadStatus::Absent => Ok(false),
             LoadStatus::Failed => Err(ZsError::errno_msg(
                 Errno::EIO,
-                format!("decompression error from zswap ({}:{})", slot.ty, slot.offset),
+                format!(
+                    "decompression error from zswap ({}:{})",
+                    slot.ty, slot.offset
+                ),
             )),
         }
     }
@@ -52,34 +55,38 @@ impl Zswap {
         if !self.ever_enabled() {
             return Ok(status);
         }
-        // (row, entry id, handle, length) of the slots found.
+        // (row, entry id, handle, offset in `src`, length) of the slots found. Only the stored
+        // bytes are copied (and zeroed first), not whole pages.
         let mut found = Vec::with_capacity(slots.len());
-        let mut src = vec![0u8; slots.len() * ps];
+        let mut src = Vec::with_capacity(slots.len() * ps / 2);
         {
             let st = self.lock();
             for (k, &slot) in slots.iter().enumerate() {
                 if let Some(id) = st.entries.lookup(slot) {
                     let e = st.entries.get(id);
-                    self.pool.read_into(e.handle, &mut src[k * ps..(k + 1) * ps])?;
-                    found.push((k, id, e.handle, e.length as usize));
+                    let (off, len) = (src.len(), e.length as usize);
+                    src.resize(off + len, 0);
+                    self.pool.read_into(e.handle, &mut src[off..])?;
+                    found.push((k, id, e.handle, off, len));
                 }
             }
         }
-        for &(k, _, _, len) in &found {
-            status[k] = if self.decompress(&src[k * ps..k * ps + len], &mut out[k * ps..(k + 1) * ps]) {
+        for &(k, _, _, off, len) in &found {
+            status[k] = if self.decompress(&src[off..off + len], &mut out[k * ps..(k + 1) * ps]) {
                 LoadStatus::Loaded
             } else {
                 LoadStatus::Failed
             };
         }
         let mut st = self.lock();
-        for &(k, id, handle, _) in &found {
+        for &(k, id, handle, _, _) in &found {
             if status[k] != LoadStatus::Loaded {
                 continue;
             }
             // The caller holds the slot (the kernel's folio lock); check anyway that the entry
             // read is still the one published, and free only that one.
-            let same = st.entries.lookup(slots[k]) == Some(id) && st.entries.get(id).handle == handle;
+            let same =
+                st.entries.lookup(slots[k]) == Some(id) && st.entries.get(id).handle == handle;
             if same {
                 let objcg = st.entries.get(id).objcg;
                 self.count_objcg_event(objcg, |i| i.zswpin, 1);

@@ -194,7 +194,11 @@ impl Zswap {
         }
     }
 
-    pub(crate) fn shrink_memcg_locked(&self, st: &mut State, memcg: MemcgId) -> Result<ShrinkMemcg> {
+    pub(crate) fn shrink_memcg_locked(
+        &self,
+        st: &mut State,
+        memcg: MemcgId,
+    ) -> Result<ShrinkMemcg> {
         if !self.writeback_enabled(Some(memcg))? || !self.online(memcg)? {
             return Ok(ShrinkMemcg::NoEntry);
         }
@@ -258,7 +262,12 @@ impl Zswap {
     }
 
     /// `zswap_shrinker_scan` for (memcg, node), visiting up to `nr_to_scan` entries.
-    pub fn shrinker_scan(&self, memcg: Option<MemcgId>, nid: usize, nr_to_scan: u64) -> Result<ScanResult> {
+    pub fn shrinker_scan(
+        &self,
+        memcg: Option<MemcgId>,
+        nid: usize,
+        nr_to_scan: u64,
+    ) -> Result<ScanResult> {
         let m = memcg.unwrap_or(ROOT_MEMCG);
         self.mem.check_nid(nid)?;
         if !self.shrinker_enabled() || !self.writeback_enabled(Some(m))? {

@@ -76,7 +76,13 @@ impl Zswap {
     }
 
     /// Stores one page at `slot` (`swap_writeout`'s `zswap_store` of an order-0 folio).
-    pub fn store(&self, slot: SwapSlot, page: &[u8], memcg: Option<MemcgId>, nid: usize) -> Result<StoreResult> {
+    pub fn store(
+        &self,
+        slot: SwapSlot,
+        page: &[u8],
+        memcg: Option<MemcgId>,
+        nid: usize,
+    ) -> Result<StoreResult> {
         Ok(self.store_many(&[slot], page, memcg, nid)?[0])
     }
 
@@ -98,7 +104,16 @@ impl Zswap {
             for (k, &slot) in slots.iter().enumerate() {
                 let ps = self.page_size;
                 let page = &pages[k * ps..(k + 1) * ps];
-                let r = self.store_folio_locked(&mut st, &[slot], page, &rows[..], &comp[k..], k, memcg, nid)?;
+                let r = self.store_folio_locked(
+                    &mut st,
+                    &[slot],
+                    page,
+                    &rows[..],
+                    &comp[k..],
+                    k,
+                    memcg,
+                    nid,
+                )?;
                 out.push(r);
             }
         }
@@ -108,7 +123,13 @@ impl Zswap {
 
     /// Stores a large folio of `pages.len() / PAGE_SIZE` pages at consecutive slots from `first`:
     /// all or nothing (6.13+).
-    pub fn store_folio(&self, first: SwapSlot, pages: &[u8], memcg: Option<MemcgId>, nid: usize) -> Result<StoreResult> {
+    pub fn store_folio(
+        &self,
+        first: SwapSlot,
+        pages: &[u8],
+        memcg: Option<MemcgId>,
+        nid: usize,
+    ) -> Result<StoreResult> {
         let n = pages.len() / self.page_size;
         let slots: Vec<SwapSlot> = (0..n as u64).map(|i| first.add(i)).collect();
         self.check_pages(n, pages, nid)?;
@@ -187,12 +208,20 @@ impl Zswap {
         memcg: Option<MemcgId>,
         nid: usize,
     ) -> Result<StoreResult> {
-        let reject = |r| Ok(StoreResult { reject: Some(r), length: 0 });
+        let reject = |r| {
+            Ok(StoreResult {
+                reject: Some(r),
+                length: 0,
+            })
+        };
         let mut lru_memcg = ROOT_MEMCG;
         if let (Some(cg), Some(o)) = (&self.cg, objcg) {
             lru_memcg = cg.objcg_memcg(o)?;
             if !cg.may_zswap(lru_memcg)?
-                && !matches!(self.shrink_memcg_locked(st, lru_memcg)?, ShrinkMemcg::Written(_))
+                && !matches!(
+                    self.shrink_memcg_locked(st, lru_memcg)?,
+                    ShrinkMemcg::Written(_)
+                )
             {
                 return reject(RejectReason::ZswapMax);
             }
@@ -205,14 +234,27 @@ impl Zswap {
         for (k, &slot) in slots.iter().enumerate() {
             let row = row0 + k;
             let page = &pages[k * ps..(k + 1) * ps];
-            let r = self.store_page(st, slot, page, &rows[row * ps..(row + 1) * ps], comp[k], objcg, lru_memcg, memcg, nid)?;
+            let r = self.store_page(
+                st,
+                slot,
+                page,
+                &rows[row * ps..(row + 1) * ps],
+                comp[k],
+                objcg,
+                lru_memcg,
+                memcg,
+                nid,
+            )?;
             match r {
                 Ok(len) => length = len,
                 Err(reason) => return reject(reason),
             }
         }
         self.count_objcg_event(objcg, |i| i.zswpout, slots.len() as u64);
-        Ok(StoreResult { reject: None, length })
+        Ok(StoreResult {
+            reject: None,
+            length,
+        })
     }
 
     /// `zswap_store_page`: Ok(Ok(length)) when stored, Ok(Err(reason)) when refused.
@@ -287,7 +329,9 @@ impl Zswap {
         }
         // Charge (in the pool, as its accounting mode says) and write.
         let written = match &self.cg {
-            Some(_) => self.pool.write_owned(handle, data, Some(memcg.unwrap_or(ROOT_MEMCG))),
+            Some(_) => self
+                .pool
+                .write_owned(handle, data, Some(memcg.unwrap_or(ROOT_MEMCG))),
             None => self.pool.write(handle, data),
         };
         if let Err(e) = written {

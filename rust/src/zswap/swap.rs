@@ -74,7 +74,11 @@ impl Swap {
         &self.devices
     }
 
-    fn count(&self, memcg: Option<MemcgId>, pick: fn(&super::core::Items) -> StatItem) -> Result<()> {
+    fn count(
+        &self,
+        memcg: Option<MemcgId>,
+        pick: fn(&super::core::Items) -> StatItem,
+    ) -> Result<()> {
         if let (Some(cg), Some(items)) = (self.zswap.cgroups(), self.zswap.items.as_ref()) {
             cg.count_event(Some(memcg.unwrap_or(ROOT_MEMCG)), pick(items), 1)?;
         }
@@ -82,7 +86,13 @@ impl Swap {
     }
 
     /// `swap_writeout` of one page of `memcg` on node `nid` to `slot`.
-    pub fn writeout(&self, slot: SwapSlot, page: &[u8], memcg: Option<MemcgId>, nid: usize) -> Result<Writeout> {
+    pub fn writeout(
+        &self,
+        slot: SwapSlot,
+        page: &[u8],
+        memcg: Option<MemcgId>,
+        nid: usize,
+    ) -> Result<Writeout> {
         Ok(self.writeout_many(&[slot], page, memcg, nid)?[0])
     }
 
@@ -96,7 +106,9 @@ impl Swap {
     ) -> Result<Vec<Writeout>> {
         let ps = self.zswap.page_size();
         if pages.len() != slots.len() * ps {
-            return Err(ZsError::InvalidArgument("pages do not match the slots".into()));
+            return Err(ZsError::InvalidArgument(
+                "pages do not match the slots".into(),
+            ));
         }
         let mut out = vec![Writeout::Zero; slots.len()];
         let (mut nz_slots, mut nz_rows, mut nz_pages) = (Vec::new(), Vec::new(), Vec::new());
@@ -124,7 +136,8 @@ impl Swap {
                 None => Writeout::Zswap,
                 Some(why) if !self.zswap.writeback_enabled(memcg)? => Writeout::Activate(why),
                 Some(why) => {
-                    self.devices.write_page(slot, &pages[k * ps..(k + 1) * ps])?;
+                    self.devices
+                        .write_page(slot, &pages[k * ps..(k + 1) * ps])?;
                     self.count(memcg, |i| i.pswpout)?;
                     Writeout::Disk(why)
                 }
@@ -134,7 +147,13 @@ impl Swap {
     }
 
     /// `swap_read_folio` of `slot` into `out`, for a page of `memcg` on node `nid`.
-    pub fn swapin(&self, slot: SwapSlot, out: &mut [u8], memcg: Option<MemcgId>, nid: usize) -> Result<Swapin> {
+    pub fn swapin(
+        &self,
+        slot: SwapSlot,
+        out: &mut [u8],
+        memcg: Option<MemcgId>,
+        nid: usize,
+    ) -> Result<Swapin> {
         Ok(self.swapin_many(&[slot], out, memcg, nid)?[0])
     }
 
@@ -148,7 +167,9 @@ impl Swap {
     ) -> Result<Vec<Swapin>> {
         let ps = self.zswap.page_size();
         if out.len() != slots.len() * ps {
-            return Err(ZsError::InvalidArgument("output does not match the slots".into()));
+            return Err(ZsError::InvalidArgument(
+                "output does not match the slots".into(),
+            ));
         }
         let mut res = vec![Swapin::Zero; slots.len()];
         let mut rest = Vec::new();
@@ -176,7 +197,10 @@ impl Swap {
                 LoadStatus::Failed => {
                     return Err(ZsError::errno_msg(
                         Errno::EIO,
-                        format!("decompression error from zswap ({}:{})", slots[k].ty, slots[k].offset),
+                        format!(
+                            "decompression error from zswap ({}:{})",
+                            slots[k].ty, slots[k].offset
+                        ),
                     ))
                 }
                 LoadStatus::Absent => {

@@ -18,7 +18,10 @@ fn bad_compressor_name_is_a_clear_error() {
         ..Default::default()
     };
     let e = Zswap::new(mem, None, cfg, None).unwrap_err();
-    assert!(e.to_string().contains("unknown algorithm \"lzo-rle\""), "{e}");
+    assert!(
+        e.to_string().contains("unknown algorithm \"lzo-rle\""),
+        "{e}"
+    );
 }
 
 #[test]
