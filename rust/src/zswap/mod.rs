@@ -69,7 +69,7 @@ impl SwapSlot {
     }
 
     /// The slot `n` pages further on the same device.
-    pub fn add(self, n: u64) -> Self {
+    pub fn offset_by(self, n: u64) -> Self {
         SwapSlot {
             ty: self.ty,
             offset: self.offset + n,

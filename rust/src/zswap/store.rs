@@ -131,7 +131,7 @@ impl Zswap {
         nid: usize,
     ) -> Result<StoreResult> {
         let n = pages.len() / self.page_size;
-        let slots: Vec<SwapSlot> = (0..n as u64).map(|i| first.add(i)).collect();
+        let slots: Vec<SwapSlot> = (0..n as u64).map(|i| first.offset_by(i)).collect();
         self.check_pages(n, pages, nid)?;
         self.check_memcg(memcg)?;
         let (mut rows, mut comp) = (Vec::new(), Vec::with_capacity(n));
