@@ -1,7 +1,7 @@
 //! The store path (`zswap_store` → `zswap_store_page` → `zswap_compress`), for single pages,
 //! batches of independent pages and large folios.
 //!
-//! Compression runs first, outside the entry lock, into rows of one page each; the rest — limit
+//! Compression runs first, outside the entry lock, into one packed buffer; the rest — limit
 //! checks, reject counters, zs_malloc, publication, charging, LRU — runs under the lock in the
 //! kernel's order, so counters come out as if each page had been stored alone. The kernel checks
 //! the limits before compressing; the observable difference is none, because compressing moves no
@@ -22,8 +22,8 @@ use super::{FailPoint, RejectReason, StoreResult, SwapSlot};
 use crate::error::{Errno, Result, ZsError};
 use crate::memcg::{MemcgId, ObjcgId, ROOT_MEMCG};
 
-/// A page's compression: `Ok(dlen)` or the compressor's errno.
-type Compressed = std::result::Result<usize, Errno>;
+/// A page's compression: `Ok((offset in the packed buffer, dlen))` or the compressor's errno.
+type Compressed = std::result::Result<(usize, usize), Errno>;
 
 /// The errno the kernel's crypto driver returns when the output does not fit PAGE_SIZE:
 /// lz4/lz4hc return `-EINVAL` (`!out_len`), zstd and deflate `-ENOSPC` (their 6.15+ drivers).
@@ -56,18 +56,18 @@ impl Zswap {
         }
     }
 
-    /// Compresses each page into its row of `rows`.
-    fn compress_rows(&self, pages: &[u8], rows: &mut Vec<u8>, out: &mut Vec<Compressed>) {
+    /// Compresses each page, appending the outputs to `packed` (no zeroing, no page rows).
+    fn compress_rows(&self, pages: &[u8], packed: &mut Vec<u8>, out: &mut Vec<Compressed>) {
         let ps = self.page_size;
-        rows.resize(pages.len(), 0);
         out.clear();
         let mut buf = Vec::with_capacity(2 * ps);
-        for (k, page) in pages.chunks_exact(ps).enumerate() {
+        for page in pages.chunks_exact(ps) {
             let r = match self.comp.compress(page, &mut buf) {
                 Ok(n) if n > ps => Err(overflow_errno(self.comp.name())),
                 Ok(n) => {
-                    rows[k * ps..k * ps + n].copy_from_slice(&buf[..n]);
-                    Ok(n)
+                    let off = packed.len();
+                    packed.extend_from_slice(&buf[..n]);
+                    Ok((off, n))
                 }
                 Err(_) => Err(Errno::EINVAL),
             };
@@ -109,8 +109,7 @@ impl Zswap {
                     &[slot],
                     page,
                     &rows[..],
-                    &comp[k..],
-                    k,
+                    &comp[k..k + 1],
                     memcg,
                     nid,
                 )?;
@@ -138,7 +137,7 @@ impl Zswap {
         self.compress_rows(pages, &mut rows, &mut comp);
         let r = {
             let mut st = self.lock();
-            self.store_folio_locked(&mut st, &slots, pages, &rows, &comp, 0, memcg, nid)?
+            self.store_folio_locked(&mut st, &slots, pages, &rows, &comp, memcg, nid)?
         };
         self.maybe_run_worker()?;
         Ok(r)
@@ -151,8 +150,7 @@ impl Zswap {
         Ok(())
     }
 
-    /// `zswap_store` of one folio whose pages are `pages` (compressed as `comp`, rows of `rows`
-    /// starting at row `row0`).
+    /// `zswap_store` of one folio whose pages are `pages` (compressed as `comp` into `rows`).
     #[allow(clippy::too_many_arguments)]
     fn store_folio_locked(
         &self,
@@ -161,7 +159,6 @@ impl Zswap {
         pages: &[u8],
         rows: &[u8],
         comp: &[Compressed],
-        row0: usize,
         memcg: Option<MemcgId>,
         nid: usize,
     ) -> Result<StoreResult> {
@@ -175,7 +172,7 @@ impl Zswap {
                 Some(cg) => cg.get_objcg(memcg.unwrap_or(ROOT_MEMCG))?,
                 None => None,
             };
-            let r = self.store_pages(st, slots, pages, rows, comp, row0, objcg, memcg, nid);
+            let r = self.store_pages(st, slots, pages, rows, comp, objcg, memcg, nid);
             if let (Some(cg), Some(o)) = (&self.cg, objcg) {
                 cg.objcg_put(o)?;
             }
@@ -203,7 +200,6 @@ impl Zswap {
         pages: &[u8],
         rows: &[u8],
         comp: &[Compressed],
-        row0: usize,
         objcg: Option<ObjcgId>,
         memcg: Option<MemcgId>,
         nid: usize,
@@ -232,14 +228,17 @@ impl Zswap {
         let ps = self.page_size;
         let mut length = 0;
         for (k, &slot) in slots.iter().enumerate() {
-            let row = row0 + k;
             let page = &pages[k * ps..(k + 1) * ps];
+            let (out, c) = match comp[k] {
+                Ok((off, len)) => (&rows[off..off + len], Ok(len)),
+                Err(e) => (&rows[..0], Err(e)),
+            };
             let r = self.store_page(
                 st,
                 slot,
                 page,
-                &rows[row * ps..(row + 1) * ps],
-                comp[k],
+                out,
+                c,
                 objcg,
                 lru_memcg,
                 memcg,
@@ -265,7 +264,7 @@ impl Zswap {
         slot: SwapSlot,
         page: &[u8],
         row: &[u8],
-        comp: Compressed,
+        comp: std::result::Result<usize, Errno>,
         objcg: Option<ObjcgId>,
         lru_memcg: MemcgId,
         memcg: Option<MemcgId>,
