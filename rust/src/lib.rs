@@ -3,7 +3,8 @@
 //!
 //! Layers, bottom to top (each uses only those below it): `mem` (NUMA nodes of page frames),
 //! `zsmalloc` (the allocator), `compress` (the kernel's compressors, from their reference
-//! libraries), `pagegen` (the fidelity pages), `zram` (the compressed block
+//! libraries), `pagegen` (the fidelity pages), `zswap` (the compressed swap cache and
+//! a swap layer with real backing files), `zram` (the compressed block
 //! device), `nbd` (an NBD server for zram devices). The `py` module, built only with the
 //! `python` feature, is the sole place that knows about Python.
 // The core is safe Rust; only the binding layer's generated glue may hold `unsafe`.
@@ -25,6 +26,8 @@ pub mod sim;
 pub mod zram;
 #[forbid(unsafe_code)]
 pub mod zsmalloc;
+#[forbid(unsafe_code)]
+pub mod zswap;
 
 #[cfg(feature = "python")]
 mod py;

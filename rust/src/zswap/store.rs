@@ -1,0 +1,349 @@
+//! The store path (`zswap_store` → `zswap_store_page` → `zswap_compress`), for single pages,
+//! batches of independent pages and large folios.
+//!
+//! Compression runs first, outside the entry lock, into one packed buffer; the rest — limit
+//! checks, reject counters, zs_malloc, publication, charging, LRU — runs under the lock in the
+//! kernel's order, so counters come out as if each page had been stored alone. The kernel checks
+//! the limits before compressing; the observable difference is none, because compressing moves no
+//! counter until the page reaches that step here too (injected compressor failures are consumed
+//! only then).
+//!
+//! A store to a slot that holds an entry replaces it: the new entry is published, the old one is
+//! freed (uncharged), then the new one is charged. A failed store frees whatever entries the
+//! folio's slots held, so writeback can never overwrite newer data on disk.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::core::{State, Zswap};
+use super::entry::Entry;
+use super::shrink::ShrinkMemcg;
+use super::stats::inc;
+use super::{FailPoint, RejectReason, StoreResult, SwapSlot};
+use crate::error::{Errno, Result, ZsError};
+use crate::memcg::{MemcgId, ObjcgId, ROOT_MEMCG};
+
+/// A page's compression: `Ok((offset in the packed buffer, dlen))` or the compressor's errno.
+type Compressed = std::result::Result<(usize, usize), Errno>;
+
+/// The errno the kernel's crypto driver returns when the output does not fit PAGE_SIZE:
+/// lz4/lz4hc return `-EINVAL` (`!out_len`), zstd and deflate `-ENOSPC` (their 6.15+ drivers).
+fn overflow_errno(name: &str) -> Errno {
+    match name {
+        "zstd" | "deflate" => Errno::ENOSPC,
+        _ => Errno::EINVAL,
+    }
+}
+
+impl Zswap {
+    fn check_pages(&self, n_slots: usize, pages: &[u8], nid: usize) -> Result<()> {
+        if pages.len() != n_slots * self.page_size {
+            return Err(ZsError::InvalidArgument(format!(
+                "{} bytes of pages for {n_slots} slots of {} bytes",
+                pages.len(),
+                self.page_size
+            )));
+        }
+        self.mem.check_nid(nid)
+    }
+
+    fn check_memcg(&self, memcg: Option<MemcgId>) -> Result<()> {
+        match (&self.cg, memcg) {
+            (Some(cg), Some(m)) => cg.path(m).map(|_| ()),
+            (None, Some(m)) if m != ROOT_MEMCG => Err(ZsError::InvalidArgument(
+                "this zswap has no cgroups: store without a cgroup".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Compresses each page, appending the outputs to `packed` (no zeroing, no page rows).
+    fn compress_rows(&self, pages: &[u8], packed: &mut Vec<u8>, out: &mut Vec<Compressed>) {
+        let ps = self.page_size;
+        out.clear();
+        let mut buf = Vec::with_capacity(2 * ps);
+        for page in pages.chunks_exact(ps) {
+            let r = match self.comp.compress(page, &mut buf) {
+                Ok(n) if n > ps => Err(overflow_errno(self.comp.name())),
+                Ok(n) => {
+                    let off = packed.len();
+                    packed.extend_from_slice(&buf[..n]);
+                    Ok((off, n))
+                }
+                Err(_) => Err(Errno::EINVAL),
+            };
+            out.push(r);
+        }
+    }
+
+    /// Stores one page at `slot` (`swap_writeout`'s `zswap_store` of an order-0 folio).
+    pub fn store(
+        &self,
+        slot: SwapSlot,
+        page: &[u8],
+        memcg: Option<MemcgId>,
+        nid: usize,
+    ) -> Result<StoreResult> {
+        Ok(self.store_many(&[slot], page, memcg, nid)?[0])
+    }
+
+    /// Stores independent pages (row k of `pages` at `slots[k]`), taking the entry lock once.
+    pub fn store_many(
+        &self,
+        slots: &[SwapSlot],
+        pages: &[u8],
+        memcg: Option<MemcgId>,
+        nid: usize,
+    ) -> Result<Vec<StoreResult>> {
+        self.check_pages(slots.len(), pages, nid)?;
+        self.check_memcg(memcg)?;
+        let (mut rows, mut comp) = (Vec::new(), Vec::with_capacity(slots.len()));
+        self.compress_rows(pages, &mut rows, &mut comp);
+        let mut out = Vec::with_capacity(slots.len());
+        {
+            let mut st = self.lock();
+            for (k, &slot) in slots.iter().enumerate() {
+                let ps = self.page_size;
+                let page = &pages[k * ps..(k + 1) * ps];
+                let r = self.store_folio_locked(
+                    &mut st,
+                    &[slot],
+                    page,
+                    &rows[..],
+                    &comp[k..k + 1],
+                    memcg,
+                    nid,
+                )?;
+                out.push(r);
+            }
+        }
+        self.maybe_run_worker()?;
+        Ok(out)
+    }
+
+    /// Stores a large folio of `pages.len() / PAGE_SIZE` pages at consecutive slots from `first`:
+    /// all or nothing (6.13+).
+    pub fn store_folio(
+        &self,
+        first: SwapSlot,
+        pages: &[u8],
+        memcg: Option<MemcgId>,
+        nid: usize,
+    ) -> Result<StoreResult> {
+        let n = pages.len() / self.page_size;
+        let slots: Vec<SwapSlot> = (0..n as u64).map(|i| first.offset_by(i)).collect();
+        self.check_pages(n, pages, nid)?;
+        self.check_memcg(memcg)?;
+        let (mut rows, mut comp) = (Vec::new(), Vec::with_capacity(n));
+        self.compress_rows(pages, &mut rows, &mut comp);
+        let r = {
+            let mut st = self.lock();
+            self.store_folio_locked(&mut st, &slots, pages, &rows, &comp, memcg, nid)?
+        };
+        self.maybe_run_worker()?;
+        Ok(r)
+    }
+
+    pub(crate) fn maybe_run_worker(&self) -> Result<()> {
+        if self.sync_worker && self.worker_queued.load(Relaxed) {
+            self.run_shrink_worker()?;
+        }
+        Ok(())
+    }
+
+    /// `zswap_store` of one folio whose pages are `pages` (compressed as `comp` into `rows`).
+    #[allow(clippy::too_many_arguments)]
+    fn store_folio_locked(
+        &self,
+        st: &mut State,
+        slots: &[SwapSlot],
+        pages: &[u8],
+        rows: &[u8],
+        comp: &[Compressed],
+        memcg: Option<MemcgId>,
+        nid: usize,
+    ) -> Result<StoreResult> {
+        let result = if !self.enabled() {
+            StoreResult {
+                reject: Some(RejectReason::Disabled),
+                length: 0,
+            }
+        } else {
+            let objcg = match &self.cg {
+                Some(cg) => cg.get_objcg(memcg.unwrap_or(ROOT_MEMCG))?,
+                None => None,
+            };
+            let r = self.store_pages(st, slots, pages, rows, comp, objcg, memcg, nid);
+            if let (Some(cg), Some(o)) = (&self.cg, objcg) {
+                cg.objcg_put(o)?;
+            }
+            let r = r?;
+            if !r.stored() && self.reached_full() {
+                self.worker_queued.store(true, Relaxed);
+            }
+            r
+        };
+        if !result.stored() {
+            for &slot in slots {
+                if let Some(id) = st.entries.erase(slot) {
+                    self.entry_free(st, id);
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store_pages(
+        &self,
+        st: &mut State,
+        slots: &[SwapSlot],
+        pages: &[u8],
+        rows: &[u8],
+        comp: &[Compressed],
+        objcg: Option<ObjcgId>,
+        memcg: Option<MemcgId>,
+        nid: usize,
+    ) -> Result<StoreResult> {
+        let reject = |r| {
+            Ok(StoreResult {
+                reject: Some(r),
+                length: 0,
+            })
+        };
+        let mut lru_memcg = ROOT_MEMCG;
+        if let (Some(cg), Some(o)) = (&self.cg, objcg) {
+            lru_memcg = cg.objcg_memcg(o)?;
+            if !cg.may_zswap(lru_memcg)?
+                && !matches!(
+                    self.shrink_memcg_locked(st, lru_memcg)?,
+                    ShrinkMemcg::Written(_)
+                )
+            {
+                return reject(RejectReason::ZswapMax);
+            }
+        }
+        if self.check_limits() {
+            return reject(RejectReason::PoolLimit);
+        }
+        let ps = self.page_size;
+        let mut length = 0;
+        for (k, &slot) in slots.iter().enumerate() {
+            let page = &pages[k * ps..(k + 1) * ps];
+            let (out, c) = match comp[k] {
+                Ok((off, len)) => (&rows[off..off + len], Ok(len)),
+                Err(e) => (&rows[..0], Err(e)),
+            };
+            let r = self.store_page(
+                st,
+                slot,
+                page,
+                out,
+                c,
+                objcg,
+                lru_memcg,
+                memcg,
+                nid,
+            )?;
+            match r {
+                Ok(len) => length = len,
+                Err(reason) => return reject(reason),
+            }
+        }
+        self.count_objcg_event(objcg, |i| i.zswpout, slots.len() as u64);
+        Ok(StoreResult {
+            reject: None,
+            length,
+        })
+    }
+
+    /// `zswap_store_page`: Ok(Ok(length)) when stored, Ok(Err(reason)) when refused.
+    #[allow(clippy::too_many_arguments)]
+    fn store_page(
+        &self,
+        st: &mut State,
+        slot: SwapSlot,
+        page: &[u8],
+        row: &[u8],
+        comp: std::result::Result<usize, Errno>,
+        objcg: Option<ObjcgId>,
+        lru_memcg: MemcgId,
+        memcg: Option<MemcgId>,
+        nid: usize,
+    ) -> Result<std::result::Result<usize, RejectReason>> {
+        let ps = self.page_size;
+        if self.take_fault(FailPoint::EntryAlloc) {
+            inc(&self.ctr.reject_kmemcache_fail);
+            return Ok(Err(RejectReason::KmemcacheFail));
+        }
+        let comp = if self.take_fault(FailPoint::CompressEinval) {
+            Err(Errno::EINVAL)
+        } else if self.take_fault(FailPoint::CompressEnospc) {
+            Err(Errno::ENOSPC)
+        } else {
+            comp
+        };
+        let data = match comp {
+            Ok(n) if n > 0 && n < ps => &row[..n],
+            _ => {
+                // Incompressible (6.18+): kept as-is unless writeback is disabled for the memcg.
+                if !self.writeback_enabled(memcg)? {
+                    let err = comp.err().unwrap_or(Errno::EINVAL);
+                    if err == Errno::ENOSPC {
+                        inc(&self.ctr.reject_compress_poor);
+                        return Ok(Err(RejectReason::CompressPoor));
+                    }
+                    inc(&self.ctr.reject_compress_fail);
+                    return Ok(Err(RejectReason::CompressFail));
+                }
+                page
+            }
+        };
+        let dlen = data.len();
+        let handle = if self.take_fault(FailPoint::ZsMalloc) {
+            Err(ZsError::OutOfMemory("injected zs_malloc failure".into()))
+        } else {
+            self.pool.malloc(dlen, nid)
+        };
+        let handle = match handle {
+            Ok(h) => h,
+            Err(ZsError::ObjectTooLarge(..)) => {
+                inc(&self.ctr.reject_compress_poor);
+                return Ok(Err(RejectReason::CompressPoor));
+            }
+            Err(ZsError::OutOfMemory(_)) => {
+                inc(&self.ctr.reject_alloc_fail);
+                return Ok(Err(RejectReason::AllocFail));
+            }
+            Err(e) => return Err(e),
+        };
+        if self.take_fault(FailPoint::Xarray) {
+            inc(&self.ctr.reject_alloc_fail);
+            self.pool.free(handle)?;
+            return Ok(Err(RejectReason::AllocFail));
+        }
+        let entry = Entry::new(slot, handle, dlen as u32, objcg, lru_memcg, nid as u32);
+        let (id, old) = st.entries.store(entry);
+        if let Some(old) = old {
+            self.entry_free(st, old);
+        }
+        // Charge (in the pool, as its accounting mode says) and write.
+        let written = match &self.cg {
+            Some(_) => self
+                .pool
+                .write_owned(handle, data, Some(memcg.unwrap_or(ROOT_MEMCG))),
+            None => self.pool.write(handle, data),
+        };
+        if let Err(e) = written {
+            st.entries.erase(slot);
+            st.entries.release(id);
+            self.pool.free(handle)?;
+            return Err(e);
+        }
+        self.ctr.stored_pages.fetch_add(1, Relaxed);
+        if dlen == ps {
+            self.ctr.stored_incompressible_pages.fetch_add(1, Relaxed);
+        }
+        st.entries.lru_add_tail(id);
+        Ok(Ok(dlen))
+    }
+}
