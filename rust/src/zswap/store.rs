@@ -233,17 +233,7 @@ impl Zswap {
                 Ok((off, len)) => (&rows[off..off + len], Ok(len)),
                 Err(e) => (&rows[..0], Err(e)),
             };
-            let r = self.store_page(
-                st,
-                slot,
-                page,
-                out,
-                c,
-                objcg,
-                lru_memcg,
-                memcg,
-                nid,
-            )?;
+            let r = self.store_page(st, slot, page, out, c, objcg, lru_memcg, memcg, nid)?;
             match r {
                 Ok(len) => length = len,
                 Err(reason) => return reject(reason),
