@@ -9,6 +9,7 @@ mod memory;
 mod pool;
 mod sim;
 mod zram;
+mod zswap;
 
 use pyo3::prelude::*;
 
@@ -22,6 +23,8 @@ fn _zsrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<compress::PyCompressor>()?;
     m.add_class::<zram::PyZram>()?;
     m.add_class::<sim::PyMachine>()?;
+    m.add_class::<zswap::PyZswap>()?;
+    m.add_class::<zswap::PyStoreResult>()?;
     m.add_class::<sim::PyProcess>()?;
     m.add_class::<zram::PyNbdServer>()?;
     m.add_function(wrap_pyfunction!(zram::replay, m)?)?;

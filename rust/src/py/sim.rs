@@ -11,6 +11,7 @@ use super::buffers::{vec1, vec2};
 use super::cgroups::{PyCgroup, PyCgroups};
 use super::errors::IntoPy;
 use super::memory::PyMemory;
+use super::zswap::PyZswap;
 use crate::sim::{Machine, RamSwap, SwapBackend};
 use crate::zram::memparse;
 
@@ -56,10 +57,23 @@ impl PyMachine {
 impl PyMachine {
     /// A machine whose reclaim writes to a plain in-RAM swap space of `swap_slots` pages (zero
     /// pages in a zero map, no compression): the baseline without zswap.
+    /// With `zswap` (which must have a swap file), reclaim goes through the real swap layer:
+    /// zero map, zswap, then the file.
     #[new]
-    #[pyo3(signature = (memory, cgroups, swap_slots = 1 << 20))]
-    fn new(memory: &PyMemory, cgroups: &PyCgroups, swap_slots: u64) -> PyResult<Self> {
-        Self::with_backend(memory, cgroups, Arc::new(RamSwap::new(swap_slots)))
+    #[pyo3(signature = (memory, cgroups, zswap = None, swap_slots = 1 << 20))]
+    fn new(
+        memory: &PyMemory,
+        cgroups: &PyCgroups,
+        zswap: Option<&PyZswap>,
+        swap_slots: u64,
+    ) -> PyResult<Self> {
+        match zswap {
+            None => Self::with_backend(memory, cgroups, Arc::new(RamSwap::new(swap_slots))),
+            Some(z) => {
+                let swap = crate::zswap::Swap::new(z.inner.clone()).py_err()?;
+                Self::with_backend(memory, cgroups, Arc::new(swap))
+            }
+        }
     }
 
     /// Starts a process in `cgroup` (a Cgroup or a path) bound to `mems` (all nodes if empty).

@@ -43,6 +43,72 @@ pub trait SwapBackend: Send + Sync {
     fn swapin(&self, slot: u64, out: &mut [u8], memcg: MemcgId, nid: usize) -> Result<SwapIn>;
     /// Forgets `slot` (the page was unmapped while swapped out).
     fn free(&self, slot: u64) -> Result<()>;
+    /// Whether the layer counts pswpin/pswpout itself (the kernel's swap layer does).
+    fn counts_swap_events(&self) -> bool {
+        false
+    }
+    /// The memcg-aware shrinkers reclaim runs after the LRU (`shrink_slab`): returns the
+    /// objects freed from `memcg` on node `nid`, at most about `nr`.
+    fn shrink(&self, _memcg: MemcgId, _nid: usize, _nr: u64) -> Result<u64> {
+        Ok(0)
+    }
+}
+
+/// The real swap layer: zero map, zswap, the swap file on disk (swap type 0).
+impl SwapBackend for crate::zswap::Swap {
+    fn nr_slots(&self) -> u64 {
+        self.devices().nr_slots(0).unwrap_or(0)
+    }
+
+    fn writeout(&self, slot: u64, page: &[u8], memcg: MemcgId, nid: usize) -> Result<SwapOut> {
+        use crate::zswap::{SwapSlot, Writeout};
+        Ok(
+            match crate::zswap::Swap::writeout(
+                self,
+                SwapSlot::new(0, slot),
+                page,
+                Some(memcg),
+                nid,
+            )? {
+                Writeout::Zero => SwapOut::Zero,
+                Writeout::Zswap => SwapOut::Zswap,
+                Writeout::Disk(_) => SwapOut::Disk,
+                Writeout::Activate(_) => SwapOut::Rejected,
+            },
+        )
+    }
+
+    fn swapin(&self, slot: u64, out: &mut [u8], memcg: MemcgId, nid: usize) -> Result<SwapIn> {
+        use crate::zswap::{SwapSlot, Swapin};
+        let r = crate::zswap::Swap::swapin(self, SwapSlot::new(0, slot), out, Some(memcg), nid)?;
+        // The slot is released once the page is back (exclusive swap-in).
+        crate::zswap::Swap::free(self, SwapSlot::new(0, slot))?;
+        Ok(match r {
+            Swapin::Zero => SwapIn::Zero,
+            Swapin::Zswap => SwapIn::Zswap,
+            Swapin::Disk => SwapIn::Disk,
+        })
+    }
+
+    fn free(&self, slot: u64) -> Result<()> {
+        crate::zswap::Swap::free(self, crate::zswap::SwapSlot::new(0, slot))
+    }
+
+    fn counts_swap_events(&self) -> bool {
+        true
+    }
+
+    /// zswap's shrinker (when `shrinker_enabled`): count, then scan that many, as `do_shrink_slab`
+    /// does with batch 0 … here at most `nr`.
+    fn shrink(&self, memcg: MemcgId, nid: usize, nr: u64) -> Result<u64> {
+        let z = self.zswap();
+        let count = z.shrinker_count(Some(memcg), nid)?;
+        if count == 0 {
+            return Ok(0);
+        }
+        Ok(z.shrinker_scan(Some(memcg), nid, count.min(nr.max(1)))?
+            .freed)
+    }
 }
 
 /// A swap layer of plain in-RAM copies with a zero map: the baseline without compression, and
