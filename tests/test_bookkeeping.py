@@ -106,7 +106,7 @@ def class_index(rep_of: list[int], length: int) -> int:
 
 
 class ZsPage:
-    __slots__ = ("uid", "inuse", "free", "fg", "slots", "zid")
+    __slots__ = ("fg", "free", "inuse", "slots", "uid", "zid")
 
     def __init__(self, uid: int, opz: int):
         self.uid = uid
@@ -415,7 +415,8 @@ def test_class_tables_match_zsrs():
         assert len(rows) == NCLASSES
         for r in rows:
             i = r["index"]
-            size, ppz, opz = info[rep_of[i]]
+            _, ppz, opz = info[rep_of[i]]
+            assert r["size"] == min(MIN_SIZE + i * DELTA, PAGE), (era, i)
             assert r["rep"] == rep_of[i], (era, i)
             assert (r["pages_per_zspage"], r["objs_per_zspage"]) == (ppz, opz), (era, i)
             assert r["huge"] == (ppz == 1 and opz == 1), (era, i)

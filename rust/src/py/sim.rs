@@ -111,6 +111,11 @@ impl PyMachine {
             .py_err()
     }
 
+    /// `vm.min_free_kbytes`: below it kswapd reclaims machine-wide (0 turns kswapd off).
+    fn set_min_free_kbytes(&self, kbytes: u64) {
+        self.inner.set_min_free_kbytes(kbytes);
+    }
+
     /// What the simulated kernel has done: faults, swap-outs and swap-ins by destination, …
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.stats();

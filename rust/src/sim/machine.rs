@@ -88,6 +88,9 @@ struct State {
     next_token: u64,
     cursor: usize,
     stats: SimStats,
+    /// `vm.min_free_kbytes` in pages: below it, kswapd reclaims machine-wide up to the high
+    /// watermark (min + min/4, as `__setup_per_zone_wmarks` spaces them by default).
+    min_free_pages: u64,
 }
 
 /// Stat items the machine updates.
@@ -162,6 +165,37 @@ impl Machine {
     /// The cgroup hierarchy.
     pub fn cgroups(&self) -> &Arc<Cgroups> {
         &self.cgroups
+    }
+
+    /// `vm.min_free_kbytes`: free memory kswapd keeps, in KiB.
+    pub fn set_min_free_kbytes(&self, kbytes: u64) {
+        self.lock().min_free_pages = kbytes * 1024 / self.mem.page_size() as u64;
+    }
+
+    /// kswapd: when free frames fall below the min watermark, reclaim the whole machine up to
+    /// the high one.
+    fn kswapd(&self, st: &mut State) -> Result<()> {
+        if st.min_free_pages == 0 {
+            return Ok(());
+        }
+        let free = |m: &Memory| {
+            m.node_stats()
+                .iter()
+                .map(|n| (n.capacity - n.used) as u64)
+                .sum::<u64>()
+        };
+        if free(&self.mem) >= st.min_free_pages {
+            return Ok(());
+        }
+        let high = st.min_free_pages + st.min_free_pages / 4;
+        let mut stalls = 0;
+        while free(&self.mem) < high && stalls < RETRIES {
+            let want = (high - free(&self.mem)).min(BATCH);
+            if self.reclaim_subtree(st, ROOT_MEMCG, want)? == 0 {
+                stalls += 1;
+            }
+        }
+        Ok(())
     }
 
     /// What the machine has done so far.
@@ -412,7 +446,7 @@ impl Machine {
             referenced: true,
             token,
         };
-        Ok(())
+        self.kswapd(st)
     }
 
     /// A frame from the allowed nodes in order; when all are full, reclaim machine-wide (direct
@@ -459,19 +493,22 @@ impl Machine {
         Ok(())
     }
 
-    /// Reclaims up to `nr` pages from the memcgs under `target`, round-robin; returns the pages
-    /// that left memory.
+    /// Reclaims up to `nr` pages from the memcgs under `target`, each asked for a share
+    /// proportional to its resident pages (as `get_scan_count` scales scanning by LRU size),
+    /// starting from a rotating position; then runs the memcg-aware shrinkers. Returns the
+    /// progress made.
     fn reclaim_subtree(&self, st: &mut State, target: MemcgId, nr: u64) -> Result<u64> {
-        let mut memcgs: Vec<MemcgId> = st
+        let mut memcgs: Vec<(MemcgId, u64)> = st
             .lrus
-            .keys()
-            .copied()
-            .filter(|&m| self.cgroups.is_descendant(m, target).unwrap_or(false))
+            .iter()
+            .map(|(&m, l)| (m, l.nr_resident))
+            .filter(|&(m, _)| self.cgroups.is_descendant(m, target).unwrap_or(false))
             .collect();
         memcgs.sort_unstable();
         if memcgs.is_empty() {
             return Ok(0);
         }
+        let total: u64 = memcgs.iter().map(|e| e.1).sum();
         let start = st.cursor % memcgs.len();
         st.cursor = st.cursor.wrapping_add(1);
         let mut done = 0;
@@ -479,13 +516,25 @@ impl Machine {
             if done >= nr {
                 break;
             }
-            let m = memcgs[(start + k) % memcgs.len()];
+            let (m, resident) = memcgs[(start + k) % memcgs.len()];
+            if resident == 0 {
+                continue;
+            }
+            let share = (nr * resident).div_ceil(total.max(1)).max(1).min(nr - done);
+            done += self.shrink_lru(st, m, share)?;
+        }
+        // A second pass takes what the proportional shares left over from whoever has pages.
+        for k in 0..memcgs.len() {
+            if done >= nr {
+                break;
+            }
+            let m = memcgs[(start + k) % memcgs.len()].0;
             done += self.shrink_lru(st, m, nr - done)?;
         }
         // shrink_slab: the memcg-aware shrinkers (zswap's writeback) of every memcg visited;
         // what they free is compressed memory, so it counts as progress but not as pages.
         let mut slab = 0;
-        for &m in &memcgs {
+        for &(m, _) in &memcgs {
             for nid in 0..self.mem.nr_nodes() {
                 slab += self.swap.shrink(m, nid, BATCH)?;
             }
