@@ -150,6 +150,8 @@ class Model:
     # ---- fullness lists ----
 
     def fullness(self, c: SizeClass, z: ZsPage) -> int:
+        """current: 0 empty, 11 full, else 100*inuse/objs/10 + 1 (integer steps); legacy:
+        ALMOST_EMPTY iff inuse <= 3*objs//4, full zspages on FULL."""
         if self.era == "current":
             if z.inuse == 0:
                 return RATIO_0
@@ -163,6 +165,7 @@ class Model:
         return ALMOST_EMPTY if z.inuse <= 3 * c.opz // 4 else ALMOST_FULL
 
     def insert(self, c: SizeClass, z: ZsPage, fg: int) -> None:
+        """current: always at the head; legacy: second if emptier than the head, else head."""
         lst = c.lists[fg]
         if self.era == "legacy" and lst and z.inuse < lst[0].inuse:
             lst.insert(1, z)  # emptier than the head: goes second
@@ -181,6 +184,7 @@ class Model:
         return fg
 
     def fix_fullness(self, c: SizeClass, z: ZsPage) -> int:
+        """After alloc/free: move (remove, then insert) only if the group changed."""
         fg = self.fullness(c, z)
         if fg != z.fg:
             self.remove(c, z)
@@ -202,12 +206,14 @@ class Model:
     # ---- object slots ----
 
     def obj_malloc(self, c: SizeClass, z: ZsPage, handle: int) -> None:
+        """Pop the free-list head."""
         slot = z.free.pop()
         z.slots[slot] = handle
         z.inuse += 1
         self.where[handle] = (c, z, slot)
 
     def obj_free(self, z: ZsPage, slot: int) -> int:
+        """Push the freed slot on the free-list head (LIFO)."""
         handle = z.slots.pop(slot)
         z.free.append(slot)
         z.inuse -= 1
@@ -218,12 +224,16 @@ class Model:
     def malloc(self, length: int, handle: int) -> int:
         assert 1 <= length <= PAGE and handle not in self.where
         c = self.classes[class_index(self.rep_of, length)]
-        search = range(RATIO_99, RATIO_0 - 1, -1) if self.era == "current" else (2, 1, 0)
+        # the list head of the first non-empty group in search order; FULL is never searched
+        if self.era == "current":
+            search = range(RATIO_99, RATIO_0 - 1, -1)
+        else:
+            search = (ALMOST_FULL, ALMOST_EMPTY, EMPTY)
         z = self.first_head(c, search)
         if z is not None:
             self.obj_malloc(c, z, handle)
             self.fix_fullness(c, z)
-        else:
+        else:  # a new zspage, inserted by its fullness after the first allocation
             z = ZsPage(self.next_uid, c.opz)
             self.next_uid += 1
             self.obj_malloc(c, z, handle)
@@ -237,7 +247,7 @@ class Model:
         c, z, slot = self.where.pop(handle)
         c.used -= 1
         self.obj_free(z, slot)
-        if self.fix_fullness(c, z) == 0:
+        if self.fix_fullness(c, z) == 0:  # RATIO_0 / EMPTY: freed at once
             self.free_zspage(c, z)
         return c.idx
 
@@ -248,6 +258,7 @@ class Model:
         self.obj_malloc(c, dst, handle)
 
     def compact(self) -> int:
+        """Representative classes from the largest index down."""
         freed = 0
         for i in sorted(self.classes, reverse=True):
             c = self.classes[i]
@@ -256,6 +267,10 @@ class Model:
         return freed
 
     def _compact_current(self, c: SizeClass) -> int:
+        """v6.4+: while can_compact: hold a destination (head of the first non-empty group 10
+        down to 1), take a source (head of the first non-empty group 1 up to 10), move until the
+        destination is full or the source empty, put the source back at its group's head or free
+        it, drop the destination once full; put back any destination still held at the end."""
         freed = 0
         dst = None
         while c.can_compact():
@@ -283,6 +298,12 @@ class Model:
         return freed
 
     def _compact_legacy(self, c: SizeClass) -> int:
+        """v6.3: take a source (head of ALMOST_EMPTY, else ALMOST_FULL), stop (putting it back)
+        if can_compact is 0; take destinations (head of ALMOST_FULL, else ALMOST_EMPTY), moving
+        objects while the source has some and the destination has room; a full destination is
+        put back and the next taken; an exhausted source keeps its destination.  No destination:
+        put the source back and stop.  Else put back the destination, then the source (freeing
+        it if empty)."""
         freed = 0
         while True:
             src = self.first_head(c, (ALMOST_EMPTY, ALMOST_FULL))

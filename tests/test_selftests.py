@@ -35,7 +35,7 @@ def mode(request):
     return request.param
 
 
-def touched_pages(nbytes, stride_byte=ord("a")):
+def touched_pages(nbytes, stride_byte=0x61):
     """`allocate_bytes`: malloc and write one byte per page (the rest stays zero)."""
     pages = np.zeros((nbytes // PAGE, PAGE), dtype=np.uint8)
     pages[:, 0] = stride_byte
