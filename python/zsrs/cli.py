@@ -1,4 +1,5 @@
-"""The ``zsrs`` command line: ``demo`` (the default job), ``classes``, ``replay``, ``nbd``."""
+"""The ``zsrs`` command line: ``experiments`` (the default job), ``demo``, ``classes``,
+``replay``, ``nbd``."""
 
 from __future__ import annotations
 
@@ -172,9 +173,38 @@ def nbd(args: argparse.Namespace) -> int:
     return 0
 
 
+def experiments(args: argparse.Namespace) -> int:
+    """The seed's five experiments in both accounting modes (the main job)."""
+    import json
+
+    from . import experiments as ex
+
+    res = ex.run(scale=args.scale, trials=args.trials, progress=not args.quiet, plot=args.plot)
+    if args.json:
+        print(json.dumps(res, indent=2, default=str))
+    else:
+        print(ex.format_table(res))
+        if args.plot:
+            print(f"\nplot written to {args.plot}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="zsrs", description=__doc__)
     sub = p.add_subparsers(dest="cmd")
+
+    e = sub.add_parser("experiments", help="the seed's five experiments, both accounting modes")
+    e.add_argument(
+        "--scale",
+        type=float,
+        default=1 / 16,
+        help="fraction of the seed's sizes (1 = 2 GB in a 1 GB cgroup)",
+    )
+    e.add_argument("--trials", type=int, default=5)
+    e.add_argument("--json", action="store_true", help="print the results as JSON")
+    e.add_argument("--plot", metavar="PNG", help="draw per-node zswap memory and fragmentation")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=experiments)
 
     d = sub.add_parser("demo", help="fill, free half, compact: the classes table at each step")
     d.add_argument("--pages", type=int, default=20000)
@@ -209,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = p.parse_args(argv)
     if args.cmd is None:
-        args = p.parse_args(["demo", *(argv or [])])
+        args = p.parse_args(["experiments", *(argv or [])])
     try:
         return args.func(args)
     except _zsrs.ZsError as e:

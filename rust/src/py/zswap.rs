@@ -250,6 +250,22 @@ impl PyZswap {
         self.inner.pool().classes_text()
     }
 
+    /// The true placement of compressed memory, from the pool's layout, in either accounting
+    /// mode: `{(cgroup path, node): slot bytes}` summed over each memcg's objects (not
+    /// hierarchical), plus `{node: pool pages}`.
+    #[allow(clippy::type_complexity)]
+    fn placement(&self) -> PyResult<(std::collections::HashMap<(String, usize), i64>, Vec<i64>)> {
+        let (per, pages) = self.inner.pool().recount_attribution();
+        let mut out = std::collections::HashMap::new();
+        if let Some(cg) = self.inner.cgroups() {
+            for a in per {
+                let m = cg.objcg_memcg(a.objcg).py_err()?;
+                *out.entry((cg.path(m).py_err()?, a.nid)).or_insert(0) += a.compressed;
+            }
+        }
+        Ok((out, pages))
+    }
+
     /// Checks every internal invariant; raises on the first broken one.
     fn check_invariants(&self) -> PyResult<()> {
         self.inner.check_invariants().py_err()

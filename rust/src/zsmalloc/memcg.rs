@@ -298,31 +298,38 @@ impl Pool {
         &self.acct
     }
 
-    /// Expected (memcg-independent) attribution recomputed from the layout: for every objcg
-    /// owning objects, per node, (compressed bytes, uncompressed bytes, objects whose first page
-    /// is there); and per node, the pages backing zspages. Tests compare it with the counters.
+    /// The true placement recomputed from the layout, in either accounting mode: for every
+    /// objcg owning objects, per node, slot bytes, the floor-rule share of PAGE_SIZE, and objects
+    /// whose slot starts there; and per node, the pages backing zspages. Tests compare it with
+    /// the series' counters; experiments compare it with what each mode can report.
     pub fn recount_attribution(&self) -> (Vec<Attribution>, Vec<i64>) {
         let inner = self.lock();
         let nodes = self.mem.nr_nodes();
         let mut pages = vec![0i64; nodes];
         let mut per: std::collections::BTreeMap<(ObjcgId, usize), (i64, i64, i64)> =
             Default::default();
-        for (zid, z) in inner.zspages.iter() {
+        for (_, z) in inner.zspages.iter() {
             for f in &z.frames {
                 pages[f.nid] += 1;
             }
-            for (idx, &o) in z.objcgs.iter().enumerate() {
-                if o == NONE {
-                    continue;
-                }
-                let shares = self.slot_shares(&inner, zid, idx as u32);
-                for (k, (nid, c, u)) in shares.into_iter().flatten().enumerate() {
-                    let e = per.entry((o, nid)).or_default();
-                    e.0 += c;
-                    e.1 += u;
-                    if k == 0 {
-                        e.2 += 1;
-                    }
+        }
+        // Owners from either mode's record (the zspage array, or the consumer's entries), so the
+        // true placement is known even where the counters cannot report it.
+        for (cell, h) in inner.handles.iter().enumerate() {
+            if !h.live {
+                continue;
+            }
+            let o = self.cell_objcg(&inner, cell as u32);
+            if o == NONE {
+                continue;
+            }
+            let shares = self.slot_shares(&inner, h.zspage, h.idx);
+            for (k, (nid, c, u)) in shares.into_iter().flatten().enumerate() {
+                let e = per.entry((o, nid)).or_default();
+                e.0 += c;
+                e.1 += u;
+                if k == 0 {
+                    e.2 += 1;
                 }
             }
         }
