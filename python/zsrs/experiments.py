@@ -233,12 +233,12 @@ def format_table(res: dict) -> str:
     out = [
         head,
         "",
-        f"{'#':<2} {'experiment':<60} {'series vs pre-series':>24}",
+        f"{'#':<2} {'experiment':<66} {'series vs pre-series':>24}",
     ]
     for e in res["experiments"]:
         d, sd = e["delta_pct"], e["delta_sd"]
         word = "regression" if d > 0 else "gain"
-        out.append(f"{e['id']:<2} {e['title']:<60} {abs(d):>6.3f}% {word:<10} ± {sd:.3f}%")
+        out.append(f"{e['id']:<2} {e['title']:<66} {abs(d):>6.3f}% {word:<10} ± {sd:.3f}%")
     out += ["", "experiment 3: zswap bytes of /exp3 per node, true placement vs memory.numa_stat"]
     for mode, att in res["attribution"].items():
         name = "series" if mode == "zsmalloc" else "pre-series"
