@@ -400,3 +400,25 @@ fn dropping_an_aware_pool_uncharges_its_owners() {
         "only the objcg stock remains"
     );
 }
+
+#[test]
+fn fact_02_a_zspage_that_fails_part_way_leaves_nothing_behind() {
+    // Three frames: a class-112 zspage needs seven, so its allocation fails after taking some.
+    let w = world(&[3], "zsmalloc");
+    assert!(matches!(
+        w.pool.malloc(100, 0),
+        Err(ZsError::OutOfMemory(_))
+    ));
+    assert_eq!(w.node_pages(0), 0, "no node zswap page was counted");
+    assert_eq!(
+        w.pool.memory().node_stats()[0].used,
+        0,
+        "every frame went back"
+    );
+    assert_eq!(w.pool.stats().zspages, 0);
+    let h = w.pool.malloc(120, 0).unwrap(); // class 128: one page
+    w.pool.write_owned(h, b"x", Some(w.b)).unwrap();
+    assert_eq!(w.pool.zspages(6).unwrap()[0].objcgs.len(), 32);
+    assert_eq!((w.node_pages(0), w.node_objs(0)), (1, 1));
+    w.check_attribution();
+}
