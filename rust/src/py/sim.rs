@@ -174,6 +174,29 @@ impl PyProcess {
         numpy::PyArray1::from_vec(py, out).reshape([count, ps])
     }
 
+    /// Whether the pages from `start` (faulted in as needed) equal the rows of `expected`;
+    /// returns the indices of the rows that differ (empty: all equal).
+    fn verify(
+        &self,
+        py: Python<'_>,
+        start: u64,
+        expected: PyReadonlyArray2<'_, u8>,
+    ) -> PyResult<Vec<usize>> {
+        let ps = self.machine.memory().page_size();
+        let n = expected.shape()[0];
+        if expected.shape()[1] != ps {
+            return Err(PyValueError::new_err("rows must be PAGE_SIZE bytes"));
+        }
+        let want = vec2(&expected);
+        let vpns: Vec<u64> = (start..start + n as u64).collect();
+        let mut got = vec![0u8; n * ps];
+        py.allow_threads(|| self.machine.read_pages(self.pid, &vpns, &mut got))
+            .py_err()?;
+        Ok((0..n)
+            .filter(|&k| got[k * ps..(k + 1) * ps] != want[k * ps..(k + 1) * ps])
+            .collect())
+    }
+
     /// Overwrites pages from `start` with the rows of a 2-D uint8 array.
     fn write(&self, py: Python<'_>, start: u64, pages: PyReadonlyArray2<'_, u8>) -> PyResult<()> {
         let n = pages.shape()[0] as u64;
