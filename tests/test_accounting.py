@@ -148,3 +148,16 @@ def test_accounting_errors():
     pool.write(h, b"x", cgroup=c)
     with pytest.raises(zsrs.CgroupError):
         pool.write(h, b"y", cgroup=cgs.create("/d"))
+
+
+def test_reads_on_behalf_of_a_cgroup_see_only_its_objects():
+    _, cgs, a, b, pool = setup("zsmalloc", nodes=(4096, 4096))
+    ha = pool.malloc(100)
+    pool.write(ha, b"a" * 100, cgroup=a)
+    hb = pool.malloc(100)
+    pool.write(hb, b"b" * 100, cgroup=b)
+    assert pool.read(hb, cgroup=b) == b"b" * 100
+    with pytest.raises(zsrs.CgroupError):
+        pool.read(ha, cgroup=b)
+    with pytest.raises(zsrs.CgroupError):
+        pool.read(hb, cgroup="/a")

@@ -206,14 +206,24 @@ impl PyPool {
         with_bytes(data, |d| self.inner.write_owned(handle, d, m).py_err())
     }
 
-    /// Reads the object: returns bytes, or fills `out` and returns the object's length.
-    #[pyo3(signature = (handle, out = None))]
+    /// Reads the object: returns bytes, or fills `out` and returns the object's length. With
+    /// `cgroup`, the read is made on that cgroup's behalf and refused (CgroupError) unless the
+    /// object is owned by it (or, after a removal, by the ancestor its objcg now points to).
+    #[pyo3(signature = (handle, out = None, cgroup = None))]
     fn read<'py>(
         &self,
         py: Python<'py>,
         handle: u64,
         out: Option<&Bound<'py, PyAny>>,
+        cgroup: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<PyObject> {
+        if let Some(want) = memcg_arg(self, cgroup)? {
+            if self.inner.owner(handle).py_err()? != Some(want) {
+                return Err(to_py(ZsError::Cgroup(format!(
+                    "object {handle:#x} is not owned by this cgroup"
+                ))));
+            }
+        }
         let data = self.inner.read(handle).py_err()?;
         match out {
             None => Ok(PyBytes::new(py, &data).into_any().unbind()),
