@@ -151,7 +151,7 @@ def test_accounting_errors():
 
 
 def test_reads_on_behalf_of_a_cgroup_see_only_its_objects():
-    _, cgs, a, b, pool = setup("zsmalloc", nodes=(4096, 4096))
+    _, _, a, b, pool = setup("zsmalloc", nodes=(4096, 4096))
     ha = pool.malloc(100)
     pool.write(ha, b"a" * 100, cgroup=a)
     hb = pool.malloc(100)
