@@ -268,28 +268,31 @@ impl Machine {
     /// Reads pages (faulting them in) into `out`, `PAGE_SIZE` bytes each.
     pub fn read_pages(&self, pid: u32, vpns: &[u64], out: &mut [u8]) -> Result<()> {
         let ps = self.mem.page_size();
-        if out.len() != vpns.len() * ps {
-            return Err(ZsError::InvalidArgument(
-                "output does not match the pages".into(),
-            ));
-        }
-        let mut st = self.lock();
-        for (k, &vpn) in vpns.iter().enumerate() {
-            self.touch(&mut st, pid, vpn)?;
-            let p = Self::proc_mut(&mut st, pid)?;
-            if let Pte::Present { frame, .. } = &p.ptes[vpn as usize] {
-                out[k * ps..(k + 1) * ps].copy_from_slice(&frame.data);
-            }
-        }
-        Ok(())
+        self.each_page(pid, vpns, out.len(), |k, data| {
+            out[k * ps..(k + 1) * ps].copy_from_slice(data)
+        })
     }
 
     /// Overwrites pages (faulting them in first).
     pub fn write_pages(&self, pid: u32, vpns: &[u64], data: &[u8]) -> Result<()> {
         let ps = self.mem.page_size();
-        if data.len() != vpns.len() * ps {
+        self.each_page(pid, vpns, data.len(), |k, page| {
+            page.copy_from_slice(&data[k * ps..(k + 1) * ps])
+        })
+    }
+
+    /// Faults in every page of `vpns` in order and hands its bytes to `f` with its index;
+    /// `buf_len` is the caller's buffer, which must hold exactly one page per entry.
+    fn each_page(
+        &self,
+        pid: u32,
+        vpns: &[u64],
+        buf_len: usize,
+        mut f: impl FnMut(usize, &mut [u8]),
+    ) -> Result<()> {
+        if buf_len != vpns.len() * self.mem.page_size() {
             return Err(ZsError::InvalidArgument(
-                "data does not match the pages".into(),
+                "the buffer does not match the pages".into(),
             ));
         }
         let mut st = self.lock();
@@ -297,7 +300,7 @@ impl Machine {
             self.touch(&mut st, pid, vpn)?;
             let p = Self::proc_mut(&mut st, pid)?;
             if let Pte::Present { frame, .. } = &mut p.ptes[vpn as usize] {
-                frame.data.copy_from_slice(&data[k * ps..(k + 1) * ps]);
+                f(k, &mut frame.data);
             }
         }
         Ok(())
