@@ -20,6 +20,25 @@ use super::tree::Tree;
 use super::{Cgroups, MemcgId, ObjcgId, StatItem, ROOT_MEMCG};
 use crate::error::{Result, ZsError};
 
+/// `page_counter_try_charge` up a chain: charges every level, or — at the first level that
+/// would exceed its max — rolls back the levels below and returns that level.
+fn try_charge_levels(
+    t: &Tree,
+    chain: &[MemcgId],
+    nr: u64,
+    counter: impl Fn(&super::tree::MemcgNode) -> &super::page_counter::PageCounter,
+) -> Option<MemcgId> {
+    for (i, &a) in chain.iter().enumerate() {
+        if !counter(&t.memcgs[a as usize]).try_charge(nr) {
+            for &b in &chain[..i] {
+                counter(&t.memcgs[b as usize]).uncharge(nr);
+            }
+            return Some(a);
+        }
+    }
+    None
+}
+
 impl Cgroups {
     /// Charges `nr` pages to `memcg` and every ancestor. Without `force`, fails with
     /// LimitExceeded (charging nothing) when any level would exceed its memory.max; with
@@ -32,13 +51,7 @@ impl Cgroups {
         force: bool,
     ) -> Result<()> {
         let chain = &t.memcg(memcg)?.chain;
-        for (i, &a) in chain.iter().enumerate() {
-            if t.memcgs[a as usize].memory.try_charge(nr) {
-                continue;
-            }
-            for &b in &chain[..i] {
-                t.memcgs[b as usize].memory.uncharge(nr);
-            }
+        if let Some(a) = try_charge_levels(t, chain, nr, |m| &m.memory) {
             self.memory_event_locked(t, a, MemcgEvent::Max);
             if !force {
                 let m = &t.memcgs[a as usize];
@@ -86,17 +99,11 @@ impl Cgroups {
     pub fn try_charge_at(&self, memcg: MemcgId, nr_pages: u64) -> Result<Option<MemcgId>> {
         let t = self.read();
         let chain = &t.memcg(memcg)?.chain;
-        for (i, &a) in chain.iter().enumerate() {
-            if t.memcgs[a as usize].memory.try_charge(nr_pages) {
-                continue;
-            }
-            for &b in &chain[..i] {
-                t.memcgs[b as usize].memory.uncharge(nr_pages);
-            }
+        let failed = try_charge_levels(&t, chain, nr_pages, |m| &m.memory);
+        if let Some(a) = failed {
             self.memory_event_locked(&t, a, MemcgEvent::Max);
-            return Ok(Some(a));
         }
-        Ok(None)
+        Ok(failed)
     }
 
     /// The highest level of `memcg`'s chain (itself first) whose usage is above memory.high,
@@ -128,18 +135,13 @@ impl Cgroups {
     pub fn swap_try_charge(&self, memcg: MemcgId, nr_pages: u64) -> Result<()> {
         let t = self.read();
         let chain = &t.memcg(memcg)?.chain;
-        for (i, &a) in chain.iter().enumerate() {
-            if !t.memcgs[a as usize].swap.try_charge(nr_pages) {
-                for &b in &chain[..i] {
-                    t.memcgs[b as usize].swap.uncharge(nr_pages);
-                }
-                return Err(ZsError::LimitExceeded(format!(
-                    "{}: memory.swap.max",
-                    t.memcgs[a as usize].path
-                )));
-            }
+        match try_charge_levels(&t, chain, nr_pages, |m| &m.swap) {
+            None => Ok(()),
+            Some(a) => Err(ZsError::LimitExceeded(format!(
+                "{}: memory.swap.max",
+                t.memcgs[a as usize].path
+            ))),
         }
-        Ok(())
     }
 
     /// Uncharges swap from `memcg` and its ancestors.
