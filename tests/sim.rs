@@ -194,3 +194,115 @@ fn bad_input_is_refused() {
     r.m.exit(pid).unwrap();
     assert!(r.m.exit(pid).is_err());
 }
+
+/// A RAM swap layer whose next swap-in fails (a disk read error).
+struct Flaky {
+    inner: RamSwap,
+    fail_next_swapin: std::sync::atomic::AtomicBool,
+}
+
+impl SwapBackend for Flaky {
+    fn nr_slots(&self) -> u64 {
+        self.inner.nr_slots()
+    }
+    fn writeout(&self, s: u64, p: &[u8], m: u32, n: usize) -> zsrs::Result<SwapOut> {
+        self.inner.writeout(s, p, m, n)
+    }
+    fn swapin(&self, s: u64, o: &mut [u8], m: u32, n: usize) -> zsrs::Result<SwapIn> {
+        if self
+            .fail_next_swapin
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(ZsError::Errno(Errno::EIO, "read error".into()));
+        }
+        self.inner.swapin(s, o, m, n)
+    }
+    fn free(&self, s: u64) -> zsrs::Result<()> {
+        self.inner.free(s)
+    }
+}
+
+#[test]
+fn a_failed_swap_in_loses_nothing_and_leaks_nothing() {
+    let mem = Arc::new(Memory::new(&[4096], 4096).unwrap());
+    let cg = Arc::new(Cgroups::new(1, 4096).unwrap());
+    let swap = Arc::new(Flaky {
+        inner: RamSwap::new(4096),
+        fail_next_swapin: false.into(),
+    });
+    let m = Machine::new(mem.clone(), cg.clone(), swap.clone()).unwrap();
+    let g = cg.create("/g").unwrap();
+    let pid = m.spawn(g, &[]).unwrap();
+    let base = m.mmap(pid, &contents(16)).unwrap();
+    m.reclaim(g, 16).unwrap();
+    let (used, charged) = (mem.node_stats()[0].used, cg.usage_pages(g).unwrap());
+    swap.fail_next_swapin
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut out = vec![0u8; 4096];
+    assert!(m.read_pages(pid, &[base + 1], &mut out).is_err());
+    assert_eq!(
+        m.placement(pid).unwrap()[1],
+        (-1, true),
+        "still swapped out"
+    );
+    assert_eq!(
+        (mem.node_stats()[0].used, cg.usage_pages(g).unwrap()),
+        (used, charged)
+    );
+    m.read_pages(pid, &[base + 1], &mut out).unwrap();
+    assert_eq!(out, page(1));
+    m.exit(pid).unwrap();
+    assert_eq!(
+        (cg.usage_pages(g).unwrap(), cg.swap_usage_pages(g).unwrap()),
+        (0, 0)
+    );
+    assert_eq!(mem.node_stats()[0].used, 0);
+    cg.remove("/g").unwrap();
+}
+
+#[test]
+fn a_populated_cgroup_cannot_be_removed_and_mmap_is_all_or_nothing() {
+    let mem = Arc::new(Memory::new(&[4096], 4096).unwrap());
+    let cg = Arc::new(Cgroups::new(1, 4096).unwrap());
+    let m = Machine::new(mem.clone(), cg.clone(), Arc::new(Refusing)).unwrap();
+    let g = cg.create("/g").unwrap();
+    cg.write_file(g, "memory.max", "40K").unwrap(); // 10 pages, nothing can be swapped
+    let pid = m.spawn(g, &[]).unwrap();
+    assert!(
+        matches!(cg.remove("/g"), Err(ZsError::Cgroup(_))),
+        "EBUSY while populated"
+    );
+    assert!(m.mmap(pid, &contents(12)).is_err());
+    assert_eq!(m.placement(pid).unwrap().len(), 0, "nothing stays mapped");
+    assert_eq!(cg.usage_pages(g).unwrap(), 0);
+    assert_eq!(mem.node_stats()[0].used, 0);
+    m.exit(pid).unwrap();
+    cg.remove("/g").unwrap();
+}
+
+#[test]
+fn reclaim_is_counted_by_who_reclaims() {
+    let r = rig(&[512], 4096);
+    let g = r.cg.create("/g").unwrap();
+    let pid = r.m.spawn(g, &[]).unwrap();
+    r.m.mmap(pid, &contents(64)).unwrap();
+    r.m.reclaim(g, 8).unwrap();
+    let stat = |k: &str| -> u64 {
+        let text = r.cg.read_file(g, "memory.stat").unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} ")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(stat("pgsteal_proactive"), 8);
+    assert_eq!(stat("pgsteal_direct") + stat("pgsteal_kswapd"), 0);
+    r.m.set_min_free_kbytes(512 * 4 / 4); // a quarter of RAM: low = 160 pages free
+    r.m.mmap(pid, &contents(400)).unwrap();
+    assert!(stat("pgsteal_kswapd") > 0);
+    let free = 512 - r.mem.node_stats()[0].used;
+    assert!(
+        free >= 128,
+        "kswapd keeps about the low watermark free: {free}"
+    );
+}

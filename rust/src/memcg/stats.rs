@@ -106,23 +106,22 @@ impl Cgroups {
         Ok(failed)
     }
 
-    /// The highest level of `memcg`'s chain (itself first) whose usage is above memory.high,
-    /// with the excess in pages; raises the `high` event there.
-    pub fn over_high(&self, memcg: MemcgId) -> Result<Option<(MemcgId, u64)>> {
+    /// Every level of `memcg`'s chain (itself first, root excluded) whose usage is above its
+    /// memory.high, with the excess in pages; each gets a `high` event, as `reclaim_high` walks
+    /// up the hierarchy.
+    pub fn over_high(&self, memcg: MemcgId) -> Result<Vec<(MemcgId, u64)>> {
         let t = self.read();
         let chain = t.memcg(memcg)?.chain.clone();
-        let mut worst = None;
-        for &a in chain.iter() {
+        let mut over = Vec::new();
+        for &a in chain.iter().filter(|&&a| a != ROOT_MEMCG) {
             let m = &t.memcgs[a as usize];
             let (usage, high) = (m.memory.usage(), m.high.load(Relaxed));
             if usage > high {
-                worst = Some((a, usage - high));
+                self.memory_event_locked(&t, a, MemcgEvent::High);
+                over.push((a, usage - high));
             }
         }
-        if let Some((a, _)) = worst {
-            self.memory_event_locked(&t, a, MemcgEvent::High);
-        }
-        Ok(worst)
+        Ok(over)
     }
 
     /// memory.high in pages.

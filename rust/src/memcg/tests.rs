@@ -550,10 +550,10 @@ fn high_swap_and_the_over_limit_level() {
     assert_eq!(c.usage_pages(b).unwrap(), 3, "nothing charged on failure");
     c.write_file(b, "memory.high", "8K").unwrap();
     assert_eq!(c.read_file(b, "memory.high").unwrap(), "8192\n");
-    assert_eq!(c.over_high(b).unwrap(), Some((b, 1)));
+    assert_eq!(c.over_high(b).unwrap(), vec![(b, 1)]);
     assert_eq!(c.memory_events(b, false).unwrap()[1], ("high", 1));
     c.write_file(b, "memory.high", "max").unwrap();
-    assert_eq!(c.over_high(b).unwrap(), None);
+    assert_eq!(c.over_high(b).unwrap(), vec![]);
     c.write_file(a, "memory.swap.max", "8K").unwrap();
     c.swap_try_charge(b, 2).unwrap();
     assert!(c.swap_try_charge(b, 1).is_err());

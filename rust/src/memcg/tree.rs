@@ -29,6 +29,8 @@ pub(crate) struct MemcgNode {
     /// Objcgs re-parented into this memcg.
     pub(crate) objcg_list: Vec<ObjcgId>,
     pub(crate) memory: PageCounter,
+    /// Processes attached (`cgroup.procs`): a populated cgroup cannot be removed.
+    pub(crate) nr_tasks: AtomicU64,
     /// memory.high in pages (the throttling threshold; the simulation layer reclaims above it).
     pub(crate) high: AtomicU64,
     /// memory.swap.current / memory.swap.max / memory.swap.peak, in pages.
@@ -93,6 +95,7 @@ impl Tree {
             objcg,
             objcg_list: Vec::new(),
             memory: PageCounter::new(self.max),
+            nr_tasks: AtomicU64::new(0),
             high: AtomicU64::new(self.max),
             swap: PageCounter::new(self.max),
             zswap_max: AtomicU64::new(self.max),
@@ -180,7 +183,28 @@ impl Cgroups {
         Ok(t.push_memcg(p, Some(parent)))
     }
 
-    /// Removes the childless cgroup at `path` and re-parents its objcgs to the parent.
+    /// Attaches a process to an online cgroup (it joins `cgroup.procs`).
+    pub fn attach_task(&self, id: MemcgId) -> Result<()> {
+        let t = self.read();
+        t.online(id)?
+            .nr_tasks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Detaches an exiting process.
+    pub fn detach_task(&self, id: MemcgId) -> Result<()> {
+        let t = self.read();
+        let _ = t.memcg(id)?.nr_tasks.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |n| Some(n.saturating_sub(1)),
+        );
+        Ok(())
+    }
+
+    /// Removes the childless, unpopulated cgroup at `path` and re-parents its objcgs to the
+    /// parent.
     pub fn remove(&self, path: &str) -> Result<()> {
         let mut t = self.write();
         let id = t.lookup(path)?;
@@ -195,6 +219,13 @@ impl Cgroups {
                 "{}: has {} child cgroup(s) (EBUSY)",
                 m.path,
                 m.children.len()
+            )));
+        }
+        let tasks = m.nr_tasks.load(std::sync::atomic::Ordering::Relaxed);
+        if tasks > 0 {
+            return Err(ZsError::Cgroup(format!(
+                "{}: {tasks} process(es) still in it (EBUSY)",
+                m.path
             )));
         }
         let parent = m.parent.unwrap_or(ROOT_MEMCG);

@@ -190,3 +190,17 @@ impl PyCgroup {
         format!("Cgroup({:?})", self.cgs.path(self.id).unwrap_or_default())
     }
 }
+
+/// A cgroup argument — a `Cgroup` of `cgs` or a path in it — as its id; a `Cgroup` of another
+/// hierarchy is refused rather than mistaken for the one with the same id here.
+pub fn resolve_cgroup(cgs: &Arc<Cgroups>, c: &Bound<'_, PyAny>) -> PyResult<MemcgId> {
+    if let Ok(cg) = c.downcast::<PyCgroup>() {
+        let cg = cg.get();
+        if !Arc::ptr_eq(&cg.cgs, cgs) {
+            return Err(ZsError::Cgroup("a cgroup of another hierarchy".into())).py_err();
+        }
+        return Ok(cg.id);
+    }
+    let path: String = c.extract()?;
+    cgs.lookup(&path).py_err()
+}

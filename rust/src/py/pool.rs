@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use super::buffers::{fill_buffer, vec1, vec2, with_bytes};
-use super::cgroups::{PyCgroup, PyCgroups};
+use super::cgroups::{resolve_cgroup, PyCgroup, PyCgroups};
 use super::errors::{to_py, IntoPy};
 use super::memory::PyMemory;
 use crate::error::ZsError;
@@ -34,15 +34,7 @@ fn memcg_arg(pool: &PyPool, cgroup: Option<&Bound<'_, PyAny>>) -> PyResult<Optio
             pool.inner.name()
         ))));
     };
-    if let Ok(cg) = c.downcast::<PyCgroup>() {
-        let cg = cg.get();
-        if !Arc::ptr_eq(&cg.cgs, cgs) {
-            return Err(to_py(ZsError::Cgroup("cgroup of another hierarchy".into())));
-        }
-        return Ok(Some(cg.id));
-    }
-    let path: String = c.extract()?;
-    Ok(Some(cgs.lookup(&path).py_err()?))
+    Ok(Some(resolve_cgroup(cgs, c)?))
 }
 
 fn config(

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::buffers::{vec1, vec2};
-use super::cgroups::{PyCgroup, PyCgroups};
+use super::cgroups::{resolve_cgroup, PyCgroups};
 use super::errors::IntoPy;
 use super::memory::PyMemory;
 use super::zswap::PyZswap;
@@ -79,12 +79,7 @@ impl PyMachine {
     /// Starts a process in `cgroup` (a Cgroup or a path) bound to `mems` (all nodes if empty).
     #[pyo3(signature = (cgroup, mems = Vec::new()))]
     fn spawn(&self, cgroup: &Bound<'_, PyAny>, mems: Vec<usize>) -> PyResult<PyProcess> {
-        let memcg = if let Ok(cg) = cgroup.downcast::<PyCgroup>() {
-            cg.get().id
-        } else {
-            let path: String = cgroup.extract()?;
-            self.inner.cgroups().lookup(&path).py_err()?
-        };
+        let memcg = resolve_cgroup(self.inner.cgroups(), cgroup)?;
         let pid = self.inner.spawn(memcg, &mems).py_err()?;
         Ok(PyProcess {
             machine: self.inner.clone(),
@@ -100,12 +95,7 @@ impl PyMachine {
         cgroup: &Bound<'_, PyAny>,
         amount: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
-        let memcg = if let Ok(cg) = cgroup.downcast::<PyCgroup>() {
-            cg.get().id
-        } else {
-            let path: String = cgroup.extract()?;
-            self.inner.cgroups().lookup(&path).py_err()?
-        };
+        let memcg = resolve_cgroup(self.inner.cgroups(), cgroup)?;
         let pages = bytes_arg(amount)?.div_ceil(self.inner.memory().page_size() as u64);
         py.allow_threads(|| self.inner.reclaim(memcg, pages))
             .py_err()
@@ -167,8 +157,12 @@ impl PyProcess {
         count: usize,
     ) -> PyResult<Bound<'py, PyArray2<u8>>> {
         let ps = self.machine.memory().page_size();
+        let bytes = count
+            .checked_mul(ps)
+            .filter(|&b| b <= isize::MAX as usize)
+            .ok_or_else(|| PyValueError::new_err(format!("{count} pages is too many to read")))?;
         let vpns: Vec<u64> = (start..start + count as u64).collect();
-        let mut out = vec![0u8; count * ps];
+        let mut out = vec![0u8; bytes];
         py.allow_threads(|| self.machine.read_pages(self.pid, &vpns, &mut out))
             .py_err()?;
         numpy::PyArray1::from_vec(py, out).reshape([count, ps])

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use super::buffers::{vec1, vec2, with_bytes};
-use super::cgroups::{PyCgroup, PyCgroups};
+use super::cgroups::{resolve_cgroup, PyCgroups};
 use super::errors::IntoPy;
 use super::memory::PyMemory;
 use crate::memcg::MemcgId;
@@ -56,11 +56,7 @@ impl PyZswap {
         let cgs = self.inner.cgroups().ok_or_else(|| {
             PyValueError::new_err("this zswap has no cgroups: store without cgroup=")
         })?;
-        if let Ok(cg) = c.downcast::<PyCgroup>() {
-            return Ok(Some(cg.get().id));
-        }
-        let path: String = c.extract()?;
-        Ok(Some(cgs.lookup(&path).py_err()?))
+        Ok(Some(resolve_cgroup(cgs, c)?))
     }
 }
 

@@ -91,6 +91,8 @@ struct State {
     /// `vm.min_free_kbytes` in pages: below it, kswapd reclaims machine-wide up to the high
     /// watermark (min + min/4, as `__setup_per_zone_wmarks` spaces them by default).
     min_free_pages: u64,
+    /// Who the reclaim in progress is for.
+    reclaimer: Reclaimer,
 }
 
 /// Stat items the machine updates.
@@ -101,8 +103,18 @@ struct Items {
     pgmajfault: StatItem,
     pswpin: StatItem,
     pswpout: StatItem,
-    pgscan: StatItem,
-    pgsteal: StatItem,
+    /// pgscan/pgsteal by reclaimer: kswapd, direct, proactive (memory.reclaim).
+    pgscan: [StatItem; 3],
+    pgsteal: [StatItem; 3],
+}
+
+/// Who is reclaiming, for the kernel's pgscan_*/pgsteal_* split.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Reclaimer {
+    Kswapd = 0,
+    #[default]
+    Direct = 1,
+    Proactive = 2,
 }
 
 /// A simulated machine: memory, cgroups, a swap layer, processes.
@@ -141,8 +153,16 @@ impl Machine {
             pgmajfault: i("pgmajfault")?,
             pswpin: i("pswpin")?,
             pswpout: i("pswpout")?,
-            pgscan: i("pgscan_direct")?,
-            pgsteal: i("pgsteal_direct")?,
+            pgscan: [
+                i("pgscan_kswapd")?,
+                i("pgscan_direct")?,
+                i("pgscan_proactive")?,
+            ],
+            pgsteal: [
+                i("pgsteal_kswapd")?,
+                i("pgsteal_direct")?,
+                i("pgsteal_proactive")?,
+            ],
         };
         Ok(Self {
             mem,
@@ -172,8 +192,9 @@ impl Machine {
         self.lock().min_free_pages = kbytes * 1024 / self.mem.page_size() as u64;
     }
 
-    /// kswapd: when free frames fall below the min watermark, reclaim the whole machine up to
-    /// the high one.
+    /// kswapd: woken when free frames fall below the low watermark (min + min/4), it reclaims
+    /// the whole machine up to the high one (min + min/2), as `__setup_per_zone_wmarks` spaces
+    /// them by default.
     fn kswapd(&self, st: &mut State) -> Result<()> {
         if st.min_free_pages == 0 {
             return Ok(());
@@ -184,18 +205,26 @@ impl Machine {
                 .map(|n| (n.capacity - n.used) as u64)
                 .sum::<u64>()
         };
-        if free(&self.mem) >= st.min_free_pages {
+        let (low, high) = (st.min_free_pages * 5 / 4, st.min_free_pages * 3 / 2);
+        if free(&self.mem) >= low {
             return Ok(());
         }
-        let high = st.min_free_pages + st.min_free_pages / 4;
+        let before = std::mem::replace(&mut st.reclaimer, Reclaimer::Kswapd);
         let mut stalls = 0;
+        let mut result = Ok(());
         while free(&self.mem) < high && stalls < RETRIES {
             let want = (high - free(&self.mem)).min(BATCH);
-            if self.reclaim_subtree(st, ROOT_MEMCG, want)? == 0 {
-                stalls += 1;
+            match self.reclaim_subtree(st, ROOT_MEMCG, want) {
+                Ok(0) => stalls += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
-        Ok(())
+        st.reclaimer = before;
+        result
     }
 
     /// What the machine has done so far.
@@ -215,6 +244,7 @@ impl Machine {
         } else {
             mems.to_vec()
         };
+        self.cgroups.attach_task(memcg)?;
         let mut st = self.lock();
         st.procs.push(Proc {
             memcg,
@@ -249,7 +279,14 @@ impl Machine {
             base
         };
         for (k, page) in contents.chunks(ps).enumerate() {
-            self.fault_in(&mut st, pid, base + k, Some(page))?;
+            if let Err(e) = self.fault_in(&mut st, pid, base + k, Some(page)) {
+                // All or nothing: the caller never learns the range, so unmap what was mapped.
+                let p = Self::proc_mut(&mut st, pid)?;
+                let memcg = p.memcg;
+                let mapped = p.ptes.split_off(base);
+                self.release_ptes(&mut st, memcg, mapped)?;
+                return Err(e);
+            }
         }
         Ok(base as u64)
     }
@@ -342,14 +379,27 @@ impl Machine {
         p.alive = false;
         let memcg = p.memcg;
         let ptes = std::mem::take(&mut p.ptes);
+        let result = self.release_ptes(&mut st, memcg, ptes);
+        self.cgroups.detach_task(memcg)?;
+        result
+    }
+
+    /// Frees every page of `ptes` (frames and swap slots), going on past errors so nothing
+    /// stays charged; returns the first error.
+    fn release_ptes(&self, st: &mut State, memcg: MemcgId, ptes: Vec<Pte>) -> Result<()> {
+        let mut first_err = Ok(());
         for pte in ptes {
             match pte {
-                Pte::Present { frame, .. } => self.release_frame(&mut st, memcg, frame),
-                Pte::Swapped(slot) => self.release_slot(&mut st, memcg, slot)?,
+                Pte::Present { frame, .. } => self.release_frame(st, memcg, frame),
+                Pte::Swapped(slot) => {
+                    if let Err(e) = self.release_slot(st, memcg, slot) {
+                        first_err = first_err.and(Err(e));
+                    }
+                }
                 Pte::None => {}
             }
         }
-        Ok(())
+        first_err
     }
 
     /// `memory.reclaim`: reclaims `nr_pages` from `memcg`'s subtree; fails with EAGAIN, as the
@@ -357,15 +407,22 @@ impl Machine {
     pub fn reclaim(&self, memcg: MemcgId, nr_pages: u64) -> Result<u64> {
         self.cgroups.path(memcg)?;
         let mut st = self.lock();
+        st.reclaimer = Reclaimer::Proactive;
         let mut done = 0;
         let mut retries = 0;
+        let mut result = Ok(());
         while done < nr_pages && retries < RETRIES {
-            let got = self.reclaim_subtree(&mut st, memcg, (nr_pages - done).min(BATCH))?;
-            if got == 0 {
-                retries += 1;
+            match self.reclaim_subtree(&mut st, memcg, (nr_pages - done).min(BATCH)) {
+                Ok(0) => retries += 1,
+                Ok(got) => done += got,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
-            done += got;
         }
+        st.reclaimer = Reclaimer::Direct;
+        result?;
         if done < nr_pages {
             return Err(ZsError::Errno(
                 Errno::EAGAIN,
@@ -403,36 +460,54 @@ impl Machine {
             let p = Self::proc_mut(st, pid)?;
             (p.memcg, p.mems.clone())
         };
+        // kswapd is woken by the allocation, before the faulting page is mapped: it must never
+        // evict the page this fault is bringing in.
+        self.kswapd(st)?;
         let mut frame = self.alloc_frame(st, &mems)?;
         if let Err(e) = self.charge_page(st, memcg) {
             self.mem.free_frame(frame);
             return Err(e);
         }
-        st.stats.faults += 1;
-        self.cgroups
-            .count_event(Some(memcg), self.items.pgfault, 1)?;
-        let old = std::mem::replace(&mut Self::proc_mut(st, pid)?.ptes[vpn], Pte::None);
-        match (old, contents) {
-            (Pte::Swapped(slot), _) => {
-                let from = self.swap.swapin(slot, &mut frame.data, memcg, frame.nid)?;
-                st.stats.major_faults += 1;
-                self.cgroups
-                    .count_event(Some(memcg), self.items.pgmajfault, 1)?;
-                match from {
-                    SwapIn::Zero => st.stats.swapin_zero += 1,
-                    SwapIn::Zswap => st.stats.swapin_zswap += 1,
-                    SwapIn::Disk => {
-                        st.stats.swapin_disk += 1;
+        let slot = match &Self::proc_mut(st, pid)?.ptes[vpn] {
+            Pte::Swapped(slot) => Some(*slot),
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            // The swap entry stays until the page is safely read: a failed read (the kernel's
+            // SIGBUS) leaves it swapped out, nothing lost and nothing charged.
+            let from = match self.swap.swapin(slot, &mut frame.data, memcg, frame.nid) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = self.cgroups.uncharge(memcg, 1);
+                    self.mem.free_frame(frame);
+                    return Err(e);
+                }
+            };
+            st.stats.major_faults += 1;
+            self.cgroups
+                .count_event(Some(memcg), self.items.pgmajfault, 1)?;
+            match from {
+                SwapIn::Zero => st.stats.swapin_zero += 1,
+                SwapIn::Zswap => st.stats.swapin_zswap += 1,
+                SwapIn::Disk => {
+                    st.stats.swapin_disk += 1;
+                    if !self.swap.counts_swap_events() {
                         self.cgroups
                             .count_event(Some(memcg), self.items.pswpin, 1)?;
                     }
                 }
-                st.free_slots.push(slot);
-                self.cgroups.swap_uncharge(memcg, 1)?;
             }
-            (_, Some(c)) => frame.data.copy_from_slice(c),
-            (_, None) => frame.data.fill(0),
+            st.free_slots.push(slot);
+            self.cgroups.swap_uncharge(memcg, 1)?;
+        } else {
+            match contents {
+                Some(c) => frame.data.copy_from_slice(c),
+                None => frame.data.fill(0),
+            }
         }
+        st.stats.faults += 1;
+        self.cgroups
+            .count_event(Some(memcg), self.items.pgfault, 1)?;
         self.cgroups
             .mod_lruvec_state(memcg, frame.nid, self.items.anon, 1)?;
         let token = st.next_token;
@@ -449,7 +524,7 @@ impl Machine {
             referenced: true,
             token,
         };
-        self.kswapd(st)
+        Ok(())
     }
 
     /// A frame from the allowed nodes in order; when all are full, reclaim machine-wide (direct
@@ -490,7 +565,8 @@ impl Machine {
                 }
             }
         }
-        if let Some((level, excess)) = self.cgroups.over_high(memcg)? {
+        // reclaim_high: every level over its memory.high gives back up to a batch.
+        for (level, excess) in self.cgroups.over_high(memcg)? {
             self.reclaim_subtree(st, level, excess.min(BATCH))?;
         }
         Ok(())
@@ -595,7 +671,7 @@ impl Machine {
             }
             st.stats.scanned += 1;
             self.cgroups
-                .count_event(Some(memcg), self.items.pgscan, 1)?;
+                .count_event(Some(memcg), self.items.pgscan[st.reclaimer as usize], 1)?;
             let pte = &mut st.procs[r.pid as usize].ptes[r.vpn as usize];
             if let Pte::Present { referenced, .. } = pte {
                 if *referenced {
@@ -656,19 +732,10 @@ impl Machine {
         let Pte::Present { frame, token, .. } = pte else {
             unreachable!("checked live")
         };
-        let out = match self.swap.writeout(slot, &frame.data, memcg, frame.nid) {
-            Ok(o) => o,
-            Err(e) => {
-                st.procs[r.pid as usize].ptes[r.vpn as usize] = Pte::Present {
-                    frame,
-                    referenced: false,
-                    token,
-                };
-                return Err(e);
-            }
-        };
-        if out == SwapOut::Rejected {
-            st.stats.swapout_rejected += 1;
+        let out = self.swap.writeout(slot, &frame.data, memcg, frame.nid);
+        if !matches!(out, Ok(o) if o != SwapOut::Rejected) {
+            // Refused, or failed: the page stays resident and re-activated; the slot and its
+            // swap charge are given back before any error is reported.
             st.free_slots.push(slot);
             self.cgroups.swap_uncharge(memcg, 1)?;
             st.procs[r.pid as usize].ptes[r.vpn as usize] = Pte::Present {
@@ -681,22 +748,27 @@ impl Machine {
                 .expect("lru exists")
                 .active
                 .push_back(r);
+            out?;
+            st.stats.swapout_rejected += 1;
             return Ok(false);
         }
+        let out = out?;
         match out {
             SwapOut::Zero => st.stats.swapout_zero += 1,
             SwapOut::Zswap => st.stats.swapout_zswap += 1,
             SwapOut::Disk => {
                 st.stats.swapout_disk += 1;
-                self.cgroups
-                    .count_event(Some(memcg), self.items.pswpout, 1)?;
+                if !self.swap.counts_swap_events() {
+                    self.cgroups
+                        .count_event(Some(memcg), self.items.pswpout, 1)?;
+                }
             }
             SwapOut::Rejected => {}
         }
         st.procs[r.pid as usize].ptes[r.vpn as usize] = Pte::Swapped(slot);
         st.stats.reclaimed += 1;
         self.cgroups
-            .count_event(Some(memcg), self.items.pgsteal, 1)?;
+            .count_event(Some(memcg), self.items.pgsteal[st.reclaimer as usize], 1)?;
         self.release_frame(st, memcg, frame);
         Ok(true)
     }
