@@ -245,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     except _zsrs.ZsError as e:
         print(f"zsrs: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader (`| head`) went away: stop quietly, like a well-behaved filter.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
