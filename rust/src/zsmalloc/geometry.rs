@@ -205,6 +205,11 @@ impl Geometry {
     pub fn size_index(&self, size: usize) -> usize {
         let idx = if size <= self.min_alloc_size {
             0
+        } else if self.class_delta.is_power_of_two() {
+            // Every kernel delta is a power of two (PAGE_SIZE >> 8): a shift instead of a
+            // division on the malloc path.
+            let d = self.class_delta;
+            (size - self.min_alloc_size + d - 1) >> d.trailing_zeros()
         } else {
             (size - self.min_alloc_size).div_ceil(self.class_delta)
         };

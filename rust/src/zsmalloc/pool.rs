@@ -475,9 +475,8 @@ impl Pool {
             let z = inner.zspages.get(zid);
             (z.class as usize, z.fullness as usize, z.inuse as usize)
         };
-        let new = self
-            .profile
-            .fullness(inuse, inner.classes[ci].objs_per_zspage);
+        // The class's precomputed table: `Profile::fullness` divides by objs_per_zspage.
+        let new = inner.classes[ci].group_of[inuse] as usize;
         if new != old {
             self.remove_zspage(inner, zid);
             self.insert_zspage(inner, ci, zid, new);

@@ -12,8 +12,12 @@ use crate::mem::Frame;
 /// "No index" marker for slots, zspages and list ends.
 pub const NONE: u32 = u32::MAX;
 
-/// One zspage.
+/// One zspage. The malloc/free path touches the scalars and `slots`, list moves touch the
+/// neighbours' `prev`/`next`: with 200 000 live objects these records miss the cache, so the hot
+/// fields come first (`repr(C)` keeps the order) and the record is line-aligned, making each of
+/// those accesses one cache line.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub struct Zspage {
     /// Representative class index.
     pub class: u16,
@@ -27,11 +31,11 @@ pub struct Zspage {
     pub prev: u32,
     /// See `prev`.
     pub next: u32,
-    /// The chain of frames, first page first.
-    pub frames: Vec<Frame>,
     /// Per slot: free-list successor and owning handle, side by side so that one cache line
     /// serves both (the kernel keeps both in the slot's 8-byte header).
     pub slots: Vec<Slot>,
+    /// The chain of frames, first page first.
+    pub frames: Vec<Frame>,
     /// Owner of each slot's object in a memcg-aware pool (`NONE`: free slot or no cgroup);
     /// empty in other pools, which carry no array (patch 04).
     pub objcgs: Vec<u32>,
