@@ -22,6 +22,7 @@ mod compact;
 pub mod geometry;
 pub mod memcg;
 mod migrate;
+mod obj_io;
 mod pool;
 pub mod profile;
 pub mod stats;
@@ -29,6 +30,7 @@ mod zspage;
 
 pub use geometry::{ChainRule, ClassGeometry, Geometry, HANDLE_SIZE};
 pub use memcg::{Accounting, Attribution, MemcgParams};
+pub use obj_io::MallocWriteError;
 pub use pool::{Pool, PoolConfig};
 pub use profile::Profile;
 pub use stats::{render_classes, ClassRow, PoolStats, ZspageInfo};

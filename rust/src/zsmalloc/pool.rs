@@ -12,10 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::geometry::{ChainRule, Geometry, HANDLE_SIZE};
 use super::memcg::Accounting;
 use super::profile::Profile;
-use super::zspage::{copy_from_chain, copy_to_chain, zero_chain, ListHead, ZspageSlab, NONE};
+use super::zspage::{ListHead, ZspageSlab, NONE};
 use crate::error::{Result, ZsError};
 use crate::mem::{Memory, Pfn};
-use crate::memcg::MemcgId;
 
 /// How a pool is built.
 #[derive(Debug, Clone)]
@@ -309,7 +308,7 @@ impl Pool {
         }
     }
 
-    fn check_size(&self, size: usize) -> Result<()> {
+    pub(crate) fn check_size(&self, size: usize) -> Result<()> {
         let max = self.geom.max_alloc_size();
         if size == 0 {
             Err(ZsError::InvalidSize(size, max))
@@ -358,7 +357,7 @@ impl Pool {
         Ok(())
     }
 
-    fn malloc_locked(&self, inner: &mut Inner, size: usize, nid: usize) -> Result<u64> {
+    pub(crate) fn malloc_locked(&self, inner: &mut Inner, size: usize, nid: usize) -> Result<u64> {
         let ci = inner.class_of[self.geom.size_index(size + HANDLE_SIZE)] as usize;
         let found = {
             let lists = &inner.classes[ci].lists;
@@ -554,169 +553,6 @@ impl Pool {
     /// Chain byte offset of a slot's payload.
     pub(crate) fn payload_start(&self, class: &ClassState, idx: u32) -> usize {
         idx as usize * class.size + if class.huge { 0 } else { HANDLE_SIZE }
-    }
-
-    /// Writes `data` at the start of the object (`zs_obj_write`); the rest of the object, if
-    /// `data` is shorter, reads back as zeros.
-    pub fn write(&self, handle: u64, data: &[u8]) -> Result<()> {
-        self.write_owned(handle, data, None)
-    }
-
-    /// `zs_obj_write` with an owner: in an accounting pool, `memcg`'s objcg is recorded for the
-    /// object and charged (once; rewriting with the same owner charges nothing, another owner
-    /// is refused). Data are written only if the accounting step succeeded.
-    pub fn write_owned(&self, handle: u64, data: &[u8], memcg: Option<MemcgId>) -> Result<()> {
-        let mut inner = self.lock();
-        let cell = self.decode(&inner, handle)?;
-        self.check_fits(&inner, cell, handle, data.len())?;
-        if let Some(m) = memcg {
-            self.charge_cell(&mut inner, cell, m)?;
-        }
-        self.write_cell(&mut inner, cell, handle, data)
-    }
-
-    fn check_fits(&self, inner: &Inner, cell: u32, handle: u64, len: usize) -> Result<()> {
-        let c = inner.handles[cell as usize];
-        if len > c.len as usize {
-            return Err(ZsError::InvalidArgument(format!(
-                "{len} bytes do not fit object {handle:#x} of {} bytes",
-                c.len
-            )));
-        }
-        Ok(())
-    }
-
-    pub(crate) fn write_cell(
-        &self,
-        inner: &mut Inner,
-        cell: u32,
-        handle: u64,
-        data: &[u8],
-    ) -> Result<()> {
-        self.check_fits(inner, cell, handle, data.len())?;
-        let c = inner.handles[cell as usize];
-        let page_size = self.geom.page_size;
-        let z = inner.zspages.get(c.zspage);
-        let start = self.payload_start(&inner.classes[z.class as usize], c.idx);
-        let z = inner.zspages.get_mut(c.zspage);
-        copy_to_chain(&mut z.frames, page_size, start, data);
-        zero_chain(
-            &mut z.frames,
-            page_size,
-            start + data.len(),
-            c.len as usize - data.len(),
-        );
-        inner.handles[cell as usize].written = true;
-        Ok(())
-    }
-
-    /// Length of the object behind a handle.
-    pub fn object_len(&self, handle: u64) -> Result<usize> {
-        let inner = self.lock();
-        let cell = self.decode(&inner, handle)?;
-        Ok(inner.handles[cell as usize].len as usize)
-    }
-
-    /// Reads the whole object.
-    pub fn read(&self, handle: u64) -> Result<Vec<u8>> {
-        let inner = self.lock();
-        let cell = self.decode(&inner, handle)?;
-        let mut out = vec![0u8; inner.handles[cell as usize].len as usize];
-        self.read_cell(&inner, cell, &mut out);
-        Ok(out)
-    }
-
-    /// Reads the object into the front of `out` (which must be large enough); returns its length.
-    pub fn read_into(&self, handle: u64, out: &mut [u8]) -> Result<usize> {
-        let inner = self.lock();
-        let cell = self.decode(&inner, handle)?;
-        let len = inner.handles[cell as usize].len as usize;
-        if out.len() < len {
-            return Err(ZsError::InvalidArgument(format!(
-                "buffer of {} bytes is smaller than object {handle:#x} of {len} bytes",
-                out.len()
-            )));
-        }
-        self.read_cell(&inner, cell, &mut out[..len]);
-        Ok(len)
-    }
-
-    pub(crate) fn read_cell(&self, inner: &Inner, cell: u32, out: &mut [u8]) {
-        let c = inner.handles[cell as usize];
-        if !c.written {
-            out.fill(0);
-            return;
-        }
-        let z = inner.zspages.get(c.zspage);
-        let start = self.payload_start(&inner.classes[z.class as usize], c.idx);
-        copy_from_chain(&z.frames, self.geom.page_size, start, out);
-    }
-
-    /// Writes row `k` of `rows` (each `row_len` bytes) to handle `k`, each truncated to its
-    /// object's length. Checks every handle before writing any.
-    pub fn write_many(&self, handles: &[u64], rows: &[u8], row_len: usize) -> Result<()> {
-        self.write_many_owned(handles, rows, row_len, None)
-    }
-
-    /// `write_many` with an owner for every object (see `write_owned`).
-    pub fn write_many_owned(
-        &self,
-        handles: &[u64],
-        rows: &[u8],
-        row_len: usize,
-        memcg: Option<MemcgId>,
-    ) -> Result<()> {
-        if rows.len() != handles.len() * row_len {
-            return Err(ZsError::InvalidArgument(
-                "rows do not match the handles".into(),
-            ));
-        }
-        let mut inner = self.lock();
-        let cells = handles
-            .iter()
-            .map(|&h| self.decode(&inner, h))
-            .collect::<Result<Vec<_>>>()?;
-        for (k, (&cell, &h)) in cells.iter().zip(handles).enumerate() {
-            if let Some(m) = memcg {
-                self.charge_cell(&mut inner, cell, m)?;
-            }
-            let len = (inner.handles[cell as usize].len as usize).min(row_len);
-            self.write_cell(&mut inner, cell, h, &rows[k * row_len..k * row_len + len])?;
-        }
-        Ok(())
-    }
-
-    /// Reads object `k` into row `k` of `rows` (zero-padded); returns each object's length.
-    pub fn read_many(
-        &self,
-        handles: &[u64],
-        rows: &mut [u8],
-        row_len: usize,
-        lens: &mut [u32],
-    ) -> Result<()> {
-        if rows.len() != handles.len() * row_len || lens.len() != handles.len() {
-            return Err(ZsError::InvalidArgument(
-                "rows do not match the handles".into(),
-            ));
-        }
-        let inner = self.lock();
-        let cells = handles
-            .iter()
-            .map(|&h| self.decode(&inner, h))
-            .collect::<Result<Vec<_>>>()?;
-        for (k, &cell) in cells.iter().enumerate() {
-            let len = inner.handles[cell as usize].len as usize;
-            if len > row_len {
-                return Err(ZsError::InvalidArgument(format!(
-                    "object of {len} bytes does not fit a row of {row_len}"
-                )));
-            }
-            let row = &mut rows[k * row_len..(k + 1) * row_len];
-            self.read_cell(&inner, cell, &mut row[..len]);
-            row[len..].fill(0);
-            lens[k] = len as u32;
-        }
-        Ok(())
     }
 
     /// Pages the pool holds (`zs_get_total_pages`).

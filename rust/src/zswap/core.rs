@@ -367,6 +367,11 @@ impl Zswap {
         self.faults[fp as usize].fetch_add(times, Relaxed);
     }
 
+    /// Whether a failure is queued at `fp` (without consuming it).
+    pub(crate) fn fault_pending(&self, fp: FailPoint) -> bool {
+        self.faults[fp as usize].load(Relaxed) != 0
+    }
+
     /// Consumes one injected failure at `fp`.
     pub(crate) fn take_fault(&self, fp: FailPoint) -> bool {
         self.faults[fp as usize]

@@ -6,11 +6,22 @@
 //! `decompress_fail`, keeps the entry and returns `-EIO`. A miss is `-ENOENT` for the caller,
 //! who then reads the disk and records a disk swapin (`zswap_folio_swapin`).
 
+use std::cell::RefCell;
+
 use super::core::Zswap;
 use super::stats::inc;
 use super::{FailPoint, SwapSlot};
 use crate::error::{Errno, Result, ZsError};
 use crate::memcg::{MemcgId, ROOT_MEMCG};
+
+thread_local! {
+    /// Compressed bytes of the loads in flight on this thread: kept between calls so that a
+    /// page-at-a-time load allocates nothing.
+    static LOAD_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Largest scratch buffer a thread keeps between calls (bigger batches allocate their own).
+pub(crate) const KEEP_BUF: usize = 1 << 20;
 
 /// The outcome of loading one slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,17 +67,17 @@ impl Zswap {
             return Ok(status);
         }
         // (row, entry id, handle, offset in `src`, length) of the slots found. Only the stored
-        // bytes are copied (and zeroed first), not whole pages.
+        // bytes are copied — appended, not zero-filled first — into this thread's reused buffer.
         let mut found = Vec::with_capacity(slots.len());
-        let mut src = Vec::with_capacity(slots.len() * ps / 2);
+        let mut src = LOAD_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        src.clear();
         {
             let st = self.lock();
             for (k, &slot) in slots.iter().enumerate() {
                 if let Some(id) = st.entries.lookup(slot) {
                     let e = st.entries.get(id);
-                    let (off, len) = (src.len(), e.length as usize);
-                    src.resize(off + len, 0);
-                    self.pool.read_into(e.handle, &mut src[off..])?;
+                    let off = src.len();
+                    let len = self.pool.read_append(e.handle, &mut src)?;
                     found.push((k, id, e.handle, off, len));
                 }
             }
@@ -77,6 +88,9 @@ impl Zswap {
             } else {
                 LoadStatus::Failed
             };
+        }
+        if src.capacity() <= KEEP_BUF {
+            LOAD_BUF.with(|b| *b.borrow_mut() = src);
         }
         let mut st = self.lock();
         for &(k, id, handle, _, _) in &found {

@@ -12,15 +12,24 @@
 //! freed (uncharged), then the new one is charged. A failed store frees whatever entries the
 //! folio's slots held, so writeback can never overwrite newer data on disk.
 
+use std::cell::RefCell;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::core::{State, Zswap};
 use super::entry::Entry;
+use super::load::KEEP_BUF;
 use super::shrink::ShrinkMemcg;
 use super::stats::inc;
 use super::{FailPoint, RejectReason, StoreResult, SwapSlot};
 use crate::error::{Errno, Result, ZsError};
 use crate::memcg::{MemcgId, ObjcgId, ROOT_MEMCG};
+use crate::zsmalloc::MallocWriteError;
+
+thread_local! {
+    /// Compressed pages of the store in flight on this thread, kept between calls so that a
+    /// page-at-a-time store allocates nothing for them.
+    static STORE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// A page's compression: `Ok((offset in the packed buffer, dlen))` or the compressor's errno.
 type Compressed = std::result::Result<(usize, usize), Errno>;
@@ -48,7 +57,8 @@ impl Zswap {
 
     fn check_memcg(&self, memcg: Option<MemcgId>) -> Result<()> {
         match (&self.cg, memcg) {
-            (Some(cg), Some(m)) => cg.path(m).map(|_| ()),
+            // `parent` checks the id like `path` does, without building the path string.
+            (Some(cg), Some(m)) => cg.parent(m).map(|_| ()),
             (None, Some(m)) if m != ROOT_MEMCG => Err(ZsError::InvalidArgument(
                 "this zswap has no cgroups: store without a cgroup".into(),
             )),
@@ -60,6 +70,16 @@ impl Zswap {
     fn compress_rows(&self, pages: &[u8], packed: &mut Vec<u8>, out: &mut Vec<Compressed>) {
         let ps = self.page_size;
         out.clear();
+        if pages.len() == ps {
+            // One page: compress straight into `packed`, no staging copy.
+            let r = match self.comp.compress(pages, packed) {
+                Ok(n) if n > ps => Err(overflow_errno(self.comp.name())),
+                Ok(n) => Ok((0, n)),
+                Err(_) => Err(Errno::EINVAL),
+            };
+            out.push(r);
+            return;
+        }
         let mut buf = Vec::with_capacity(2 * ps);
         for page in pages.chunks_exact(ps) {
             let r = match self.comp.compress(page, &mut buf) {
@@ -96,7 +116,9 @@ impl Zswap {
     ) -> Result<Vec<StoreResult>> {
         self.check_pages(slots.len(), pages, nid)?;
         self.check_memcg(memcg)?;
-        let (mut rows, mut comp) = (Vec::new(), Vec::with_capacity(slots.len()));
+        let mut rows = STORE_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        rows.clear();
+        let mut comp = Vec::with_capacity(slots.len());
         self.compress_rows(pages, &mut rows, &mut comp);
         let mut out = Vec::with_capacity(slots.len());
         {
@@ -115,6 +137,9 @@ impl Zswap {
                 )?;
                 out.push(r);
             }
+        }
+        if rows.capacity() <= KEEP_BUF {
+            STORE_BUF.with(|b| *b.borrow_mut() = rows);
         }
         self.maybe_run_worker()?;
         Ok(out)
@@ -289,6 +314,29 @@ impl Zswap {
             }
         };
         let dlen = data.len();
+        let owner = self.cg.as_ref().map(|_| memcg.unwrap_or(ROOT_MEMCG));
+        // Fast path, the common case: no entry to replace and no injected index failure, so
+        // malloc, charge and write may run back to back under one pool lock. (With an old entry
+        // the kernel's order — publish, free the old entry, then charge — must be kept, since
+        // the objcg's byte stock makes memory.current depend on it.)
+        if st.entries.lookup(slot).is_none() && !self.fault_pending(FailPoint::Xarray) {
+            let handle = if self.take_fault(FailPoint::ZsMalloc) {
+                Err(MallocWriteError::Malloc(ZsError::OutOfMemory(
+                    "injected zs_malloc failure".into(),
+                )))
+            } else {
+                self.pool.malloc_write_owned(data, nid, owner)
+            };
+            let handle = match handle {
+                Ok(h) => h,
+                Err(MallocWriteError::Malloc(e)) => return self.malloc_failed(e),
+                Err(MallocWriteError::Write(e)) => return Err(e),
+            };
+            let entry = Entry::new(slot, handle, dlen as u32, objcg, lru_memcg, nid as u32);
+            let (id, _) = st.entries.store(entry);
+            self.stored(st, id, dlen);
+            return Ok(Ok(dlen));
+        }
         let handle = if self.take_fault(FailPoint::ZsMalloc) {
             Err(ZsError::OutOfMemory("injected zs_malloc failure".into()))
         } else {
@@ -296,15 +344,7 @@ impl Zswap {
         };
         let handle = match handle {
             Ok(h) => h,
-            Err(ZsError::ObjectTooLarge(..)) => {
-                inc(&self.ctr.reject_compress_poor);
-                return Ok(Err(RejectReason::CompressPoor));
-            }
-            Err(ZsError::OutOfMemory(_)) => {
-                inc(&self.ctr.reject_alloc_fail);
-                return Ok(Err(RejectReason::AllocFail));
-            }
-            Err(e) => return Err(e),
+            Err(e) => return self.malloc_failed(e),
         };
         if self.take_fault(FailPoint::Xarray) {
             inc(&self.ctr.reject_alloc_fail);
@@ -317,23 +357,37 @@ impl Zswap {
             self.entry_free(st, old);
         }
         // Charge (in the pool, as its accounting mode says) and write.
-        let written = match &self.cg {
-            Some(_) => self
-                .pool
-                .write_owned(handle, data, Some(memcg.unwrap_or(ROOT_MEMCG))),
-            None => self.pool.write(handle, data),
-        };
-        if let Err(e) = written {
+        if let Err(e) = self.pool.write_owned(handle, data, owner) {
             st.entries.erase(slot);
             st.entries.release(id);
             self.pool.free(handle)?;
             return Err(e);
         }
+        self.stored(st, id, dlen);
+        Ok(Ok(dlen))
+    }
+
+    /// The reject (or error) for a failed zs_malloc.
+    fn malloc_failed(&self, e: ZsError) -> Result<std::result::Result<usize, RejectReason>> {
+        match e {
+            ZsError::ObjectTooLarge(..) => {
+                inc(&self.ctr.reject_compress_poor);
+                Ok(Err(RejectReason::CompressPoor))
+            }
+            ZsError::OutOfMemory(_) => {
+                inc(&self.ctr.reject_alloc_fail);
+                Ok(Err(RejectReason::AllocFail))
+            }
+            e => Err(e),
+        }
+    }
+
+    /// Counts a published, charged entry and links it on its LRU.
+    fn stored(&self, st: &mut State, id: u32, dlen: usize) {
         self.ctr.stored_pages.fetch_add(1, Relaxed);
-        if dlen == ps {
+        if dlen == self.page_size {
             self.ctr.stored_incompressible_pages.fetch_add(1, Relaxed);
         }
         st.entries.lru_add_tail(id);
-        Ok(Ok(dlen))
     }
 }

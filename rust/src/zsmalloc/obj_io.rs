@@ -1,0 +1,237 @@
+//! Object contents: `zs_obj_write` / `zs_obj_read` and their batch forms, plus the combined
+//! calls a consumer's hot path wants — malloc, charge and write under one lock, and reads that
+//! append the stored bytes to a buffer without zero-filling it first.
+//!
+//! The combined calls are exactly the separate ones in the same order (malloc, charge, write);
+//! they only save the lock round trips and handle decodes between them.
+
+use super::pool::{HandleCell, Inner, Pool};
+use super::zspage::{copy_from_chain, copy_to_chain, zero_chain};
+use crate::error::{Result, ZsError};
+use crate::memcg::MemcgId;
+
+/// Why `malloc_write_owned` failed: in the allocation (nothing happened), or in the accounting
+/// step after it (the object was freed again, as a consumer freeing it on error would).
+#[derive(Debug)]
+pub enum MallocWriteError {
+    /// `zs_malloc` failed.
+    Malloc(ZsError),
+    /// Charging failed; the object is gone again.
+    Write(ZsError),
+}
+
+impl Pool {
+    /// `zs_malloc(data.len())` on `nid`, then `write_owned(handle, data, memcg)`, under one lock.
+    pub fn malloc_write_owned(
+        &self,
+        data: &[u8],
+        nid: usize,
+        memcg: Option<MemcgId>,
+    ) -> std::result::Result<u64, MallocWriteError> {
+        self.check_size(data.len())
+            .and_then(|_| self.mem.check_nid(nid))
+            .map_err(MallocWriteError::Malloc)?;
+        let mut inner = self.lock();
+        let handle = self
+            .malloc_locked(&mut inner, data.len(), nid)
+            .map_err(MallocWriteError::Malloc)?;
+        let cell = handle as u32;
+        if let Some(m) = memcg {
+            if let Err(e) = self.charge_cell(&mut inner, cell, m) {
+                self.free_cell(&mut inner, cell);
+                return Err(MallocWriteError::Write(e));
+            }
+        }
+        self.write_cell(&mut inner, cell, handle, data)
+            .map_err(MallocWriteError::Write)?;
+        Ok(handle)
+    }
+
+    /// Appends the whole object to `out` (no zero-filling of the destination); returns its
+    /// length.
+    pub fn read_append(&self, handle: u64, out: &mut Vec<u8>) -> Result<usize> {
+        let inner = self.lock();
+        let cell = self.decode(&inner, handle)?;
+        let c = inner.handles[cell as usize];
+        let len = c.len as usize;
+        if !c.written {
+            out.resize(out.len() + len, 0);
+            return Ok(len);
+        }
+        let z = inner.zspages.get(c.zspage);
+        let mut start = self.payload_start(&inner.classes[z.class as usize], c.idx);
+        let ps = self.geom.page_size;
+        let mut left = len;
+        while left > 0 {
+            let (p, o) = (start / ps, start % ps);
+            let n = left.min(ps - o);
+            out.extend_from_slice(&z.frames[p].data[o..o + n]);
+            left -= n;
+            start += n;
+        }
+        Ok(len)
+    }
+
+    /// Writes `data` at the start of the object (`zs_obj_write`); the rest of the object, if
+    /// `data` is shorter, reads back as zeros.
+    pub fn write(&self, handle: u64, data: &[u8]) -> Result<()> {
+        self.write_owned(handle, data, None)
+    }
+
+    /// `zs_obj_write` with an owner: in an accounting pool, `memcg`'s objcg is recorded for the
+    /// object and charged (once; rewriting with the same owner charges nothing, another owner
+    /// is refused). Data are written only if the accounting step succeeded.
+    pub fn write_owned(&self, handle: u64, data: &[u8], memcg: Option<MemcgId>) -> Result<()> {
+        let mut inner = self.lock();
+        let cell = self.decode(&inner, handle)?;
+        self.check_fits(&inner, cell, handle, data.len())?;
+        if let Some(m) = memcg {
+            self.charge_cell(&mut inner, cell, m)?;
+        }
+        self.write_cell(&mut inner, cell, handle, data)
+    }
+
+    fn check_fits(&self, inner: &Inner, cell: u32, handle: u64, len: usize) -> Result<()> {
+        let c: HandleCell = inner.handles[cell as usize];
+        if len > c.len as usize {
+            return Err(ZsError::InvalidArgument(format!(
+                "{len} bytes do not fit object {handle:#x} of {} bytes",
+                c.len
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_cell(
+        &self,
+        inner: &mut Inner,
+        cell: u32,
+        handle: u64,
+        data: &[u8],
+    ) -> Result<()> {
+        self.check_fits(inner, cell, handle, data.len())?;
+        let c = inner.handles[cell as usize];
+        let page_size = self.geom.page_size;
+        let z = inner.zspages.get(c.zspage);
+        let start = self.payload_start(&inner.classes[z.class as usize], c.idx);
+        let z = inner.zspages.get_mut(c.zspage);
+        copy_to_chain(&mut z.frames, page_size, start, data);
+        zero_chain(
+            &mut z.frames,
+            page_size,
+            start + data.len(),
+            c.len as usize - data.len(),
+        );
+        inner.handles[cell as usize].written = true;
+        Ok(())
+    }
+
+    /// Length of the object behind a handle.
+    pub fn object_len(&self, handle: u64) -> Result<usize> {
+        let inner = self.lock();
+        let cell = self.decode(&inner, handle)?;
+        Ok(inner.handles[cell as usize].len as usize)
+    }
+
+    /// Reads the whole object.
+    pub fn read(&self, handle: u64) -> Result<Vec<u8>> {
+        let inner = self.lock();
+        let cell = self.decode(&inner, handle)?;
+        let mut out = vec![0u8; inner.handles[cell as usize].len as usize];
+        self.read_cell(&inner, cell, &mut out);
+        Ok(out)
+    }
+
+    /// Reads the object into the front of `out` (which must be large enough); returns its length.
+    pub fn read_into(&self, handle: u64, out: &mut [u8]) -> Result<usize> {
+        let inner = self.lock();
+        let cell = self.decode(&inner, handle)?;
+        let len = inner.handles[cell as usize].len as usize;
+        if out.len() < len {
+            return Err(ZsError::InvalidArgument(format!(
+                "buffer of {} bytes is smaller than object {handle:#x} of {len} bytes",
+                out.len()
+            )));
+        }
+        self.read_cell(&inner, cell, &mut out[..len]);
+        Ok(len)
+    }
+
+    pub(crate) fn read_cell(&self, inner: &Inner, cell: u32, out: &mut [u8]) {
+        let c = inner.handles[cell as usize];
+        if !c.written {
+            out.fill(0);
+            return;
+        }
+        let z = inner.zspages.get(c.zspage);
+        let start = self.payload_start(&inner.classes[z.class as usize], c.idx);
+        copy_from_chain(&z.frames, self.geom.page_size, start, out);
+    }
+
+    /// Writes row `k` of `rows` (each `row_len` bytes) to handle `k`, each truncated to its
+    /// object's length. Checks every handle before writing any.
+    pub fn write_many(&self, handles: &[u64], rows: &[u8], row_len: usize) -> Result<()> {
+        self.write_many_owned(handles, rows, row_len, None)
+    }
+
+    /// `write_many` with an owner for every object (see `write_owned`).
+    pub fn write_many_owned(
+        &self,
+        handles: &[u64],
+        rows: &[u8],
+        row_len: usize,
+        memcg: Option<MemcgId>,
+    ) -> Result<()> {
+        if rows.len() != handles.len() * row_len {
+            return Err(ZsError::InvalidArgument(
+                "rows do not match the handles".into(),
+            ));
+        }
+        let mut inner = self.lock();
+        let cells = handles
+            .iter()
+            .map(|&h| self.decode(&inner, h))
+            .collect::<Result<Vec<_>>>()?;
+        for (k, (&cell, &h)) in cells.iter().zip(handles).enumerate() {
+            if let Some(m) = memcg {
+                self.charge_cell(&mut inner, cell, m)?;
+            }
+            let len = (inner.handles[cell as usize].len as usize).min(row_len);
+            self.write_cell(&mut inner, cell, h, &rows[k * row_len..k * row_len + len])?;
+        }
+        Ok(())
+    }
+
+    /// Reads object `k` into row `k` of `rows` (zero-padded); returns each object's length.
+    pub fn read_many(
+        &self,
+        handles: &[u64],
+        rows: &mut [u8],
+        row_len: usize,
+        lens: &mut [u32],
+    ) -> Result<()> {
+        if rows.len() != handles.len() * row_len || lens.len() != handles.len() {
+            return Err(ZsError::InvalidArgument(
+                "rows do not match the handles".into(),
+            ));
+        }
+        let inner = self.lock();
+        let cells = handles
+            .iter()
+            .map(|&h| self.decode(&inner, h))
+            .collect::<Result<Vec<_>>>()?;
+        for (k, &cell) in cells.iter().enumerate() {
+            let len = inner.handles[cell as usize].len as usize;
+            if len > row_len {
+                return Err(ZsError::InvalidArgument(format!(
+                    "object of {len} bytes does not fit a row of {row_len}"
+                )));
+            }
+            let row = &mut rows[k * row_len..(k + 1) * row_len];
+            self.read_cell(&inner, cell, &mut row[..len]);
+            row[len..].fill(0);
+            lens[k] = len as u32;
+        }
+        Ok(())
+    }
+}
