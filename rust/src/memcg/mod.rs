@@ -52,6 +52,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::{Result, ZsError};
 
+pub use objcg::ObjStatDelta;
 pub use page_counter::{memparse, page_counter_max, page_counter_memparse};
 pub use registry::{KnownItems, Registry, StatItem, StatItemDef, StatLayout, StatLevel, StatUnit};
 pub use render::MemcgEvent;
@@ -182,7 +183,7 @@ impl Cgroups {
         self.tree.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn check_nid(&self, nid: usize) -> Result<()> {
+    pub(crate) fn check_nid(&self, nid: usize) -> Result<()> {
         if nid < self.nr_nodes {
             Ok(())
         } else {

@@ -19,7 +19,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use super::tree::Tree;
-use super::{Cgroups, MemcgId, ObjcgId, ROOT_MEMCG};
+use super::{Cgroups, MemcgId, ObjcgId, StatItem, StatLevel, ROOT_MEMCG};
+
+/// One statistics update of an object's charge: (node, item, delta).
+pub type ObjStatDelta = (usize, StatItem, i64);
 use crate::error::{Result, ZsError};
 
 /// One obj_cgroup.
@@ -145,6 +148,16 @@ impl Cgroups {
             return Ok(());
         }
         let t = self.read();
+        self.obj_cgroup_charge_locked(&t, o, bytes, force)
+    }
+
+    fn obj_cgroup_charge_locked(
+        &self,
+        t: &Tree,
+        o: ObjcgId,
+        bytes: u64,
+        force: bool,
+    ) -> Result<()> {
         let obj = t.objcg(o)?;
         let mut stock = obj.stock.lock().unwrap_or_else(|e| e.into_inner());
         if *stock >= bytes {
@@ -152,8 +165,8 @@ impl Cgroups {
             return Ok(());
         }
         let pages = bytes.div_ceil(self.page_size);
-        self.try_charge_chain(&t, obj.memcg, pages, force)?;
-        self.add_memcg_state(&t, obj.memcg, self.items().kernel, pages as i64);
+        self.try_charge_chain(t, obj.memcg, pages, force)?;
+        self.add_memcg_state(t, obj.memcg, self.items().kernel, pages as i64);
         let rem = bytes % self.page_size;
         if rem != 0 {
             *stock += self.page_size - rem;
@@ -164,14 +177,79 @@ impl Cgroups {
     /// Returns `bytes` to `o`'s stock, uncharging whole pages once it exceeds a page.
     pub fn obj_cgroup_uncharge(&self, o: ObjcgId, bytes: u64) -> Result<()> {
         let t = self.read();
+        self.obj_cgroup_uncharge_locked(&t, o, bytes)
+    }
+
+    fn obj_cgroup_uncharge_locked(&self, t: &Tree, o: ObjcgId, bytes: u64) -> Result<()> {
         let obj = t.objcg(o)?;
         let mut stock = obj.stock.lock().unwrap_or_else(|e| e.into_inner());
         *stock += bytes;
         if *stock > self.page_size {
             let pages = *stock / self.page_size;
             *stock %= self.page_size;
-            self.uncharge_kmem(&t, obj.memcg, pages);
+            self.uncharge_kmem(t, obj.memcg, pages);
         }
+        Ok(())
+    }
+
+    /// zsmalloc's charge of a new object, under one tree lock: `objcg_get` (the stored
+    /// pointer's reference), the forced `obj_cgroup_charge` of `bytes`, then each
+    /// `mod_objcg_lruvec_state` of `lruvec` and the `mod_node_state` of `node` — the same
+    /// updates in the same order as the separate calls, checked before any is made.
+    pub fn charge_objcg_object(
+        &self,
+        o: ObjcgId,
+        bytes: u64,
+        lruvec: &[ObjStatDelta],
+        node: ObjStatDelta,
+    ) -> Result<()> {
+        self.check_deltas(lruvec, node)?;
+        let t = self.read();
+        t.objcg(o)?.refcnt.fetch_add(1, Relaxed);
+        if bytes > 0 {
+            self.obj_cgroup_charge_locked(&t, o, bytes, true)?;
+        }
+        self.apply_deltas(&t, o, lruvec, node)
+    }
+
+    /// The reverse of `charge_objcg_object` when the object is freed, under one tree lock:
+    /// `obj_cgroup_uncharge`, the (negated by the caller) deltas, then `objcg_put`.
+    pub fn uncharge_objcg_object(
+        &self,
+        o: ObjcgId,
+        bytes: u64,
+        lruvec: &[ObjStatDelta],
+        node: ObjStatDelta,
+    ) -> Result<()> {
+        self.check_deltas(lruvec, node)?;
+        let t = self.read();
+        self.obj_cgroup_uncharge_locked(&t, o, bytes)?;
+        self.apply_deltas(&t, o, lruvec, node)?;
+        self.objcg_put_locked(&t, o)
+    }
+
+    fn check_deltas(&self, lruvec: &[ObjStatDelta], node: ObjStatDelta) -> Result<()> {
+        for &(nid, item, _) in lruvec {
+            self.reg.check(item, &[StatLevel::Lruvec])?;
+            self.check_nid(nid)?;
+        }
+        self.reg
+            .check(node.1, &[StatLevel::Lruvec, StatLevel::Node])?;
+        self.check_nid(node.0)
+    }
+
+    fn apply_deltas(
+        &self,
+        t: &Tree,
+        o: ObjcgId,
+        lruvec: &[ObjStatDelta],
+        node: ObjStatDelta,
+    ) -> Result<()> {
+        let memcg = t.objcg(o)?.memcg;
+        for &(nid, item, delta) in lruvec {
+            self.add_lruvec_state(t, memcg, nid, item, delta);
+        }
+        self.add_node_state(node.0, node.1, node.2);
         Ok(())
     }
 

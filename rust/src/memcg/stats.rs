@@ -218,7 +218,14 @@ impl Cgroups {
         }
     }
 
-    fn add_lruvec_state(&self, t: &Tree, memcg: MemcgId, nid: usize, item: StatItem, delta: i64) {
+    pub(crate) fn add_lruvec_state(
+        &self,
+        t: &Tree,
+        memcg: MemcgId,
+        nid: usize,
+        item: StatItem,
+        delta: i64,
+    ) {
         let idx = nid * self.reg.len() + item as usize;
         for &a in t.memcgs[memcg as usize].chain.iter() {
             let m = &t.memcgs[a as usize];
@@ -274,7 +281,7 @@ impl Cgroups {
         Ok(())
     }
 
-    fn add_node_state(&self, nid: usize, item: StatItem, delta: i64) {
+    pub(crate) fn add_node_state(&self, nid: usize, item: StatItem, delta: i64) {
         self.node[nid * self.reg.len() + item as usize].fetch_add(delta, Relaxed);
     }
 

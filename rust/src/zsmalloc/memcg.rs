@@ -27,7 +27,7 @@ use std::sync::Arc;
 use super::pool::{Inner, Pool};
 use super::zspage::NONE;
 use crate::error::{Result, ZsError};
-use crate::memcg::{Cgroups, MemcgId, ObjcgId, StatItem, StatLevel};
+use crate::memcg::{Cgroups, MemcgId, ObjStatDelta, ObjcgId, StatItem, StatLevel};
 
 /// Which memcg stat items a pool updates (the consumer's `compressed_stat` and
 /// `uncompressed_stat`) and on which hierarchy.
@@ -173,6 +173,28 @@ impl Pool {
         ok(p.cgroups.mod_node_state(first, p.uncompressed, sign));
     }
 
+    /// `mod_slot_stats`'s updates as one list, for the fused charge/uncharge calls: the
+    /// lruvec deltas (up to two nodes × two items) and the node uncompressed count.
+    fn slot_deltas(
+        &self,
+        p: &MemcgParams,
+        inner: &Inner,
+        zid: u32,
+        idx: u32,
+        sign: i64,
+    ) -> ([ObjStatDelta; 4], usize, ObjStatDelta) {
+        let shares = self.slot_shares(inner, zid, idx);
+        let mut out = [(0, p.compressed, 0); 4];
+        let mut n = 0;
+        for (nid, comp, unc) in shares.into_iter().flatten() {
+            out[n] = (nid, p.compressed, sign * comp);
+            out[n + 1] = (nid, p.uncompressed, sign * unc);
+            n += 2;
+        }
+        let first = shares[0].map(|s| s.0).unwrap_or(0);
+        (out, n, (first, p.uncompressed, sign))
+    }
+
     /// Node compressed pages: ±1 per frame of a memcg-aware pool's zspage.
     pub(crate) fn mod_node_pages(&self, nid: usize, delta: i64) {
         if let Accounting::Zsmalloc(p) = &self.acct {
@@ -189,9 +211,26 @@ impl Pool {
                 self.name()
             )));
         };
+        let o = cg.get_objcg(memcg)?;
+        let result = self.charge_cell_objcg(&cg, inner, cell, o);
+        if let Some(o) = o {
+            cg.objcg_put(o)?;
+        }
+        result
+    }
+
+    /// `charge_cell` with the objcg (and its reference) already in the caller's hands, as
+    /// zswap's store has it.
+    pub(crate) fn charge_cell_objcg(
+        &self,
+        cg: &Cgroups,
+        inner: &mut Inner,
+        cell: u32,
+        o: Option<ObjcgId>,
+    ) -> Result<()> {
         let h = inner.handles[cell as usize];
         let current = self.cell_objcg(inner, cell);
-        let Some(o) = cg.get_objcg(memcg)? else {
+        let Some(o) = o else {
             if current != NONE {
                 return Err(ZsError::Cgroup(
                     "object is already owned by another cgroup".into(),
@@ -199,7 +238,7 @@ impl Pool {
             }
             return Ok(());
         };
-        let result = if current == NONE {
+        if current == NONE {
             self.charge_new_owner(inner, cell, o)
         } else if cg.objcg_memcg(current)? == cg.objcg_memcg(o)? {
             Ok(())
@@ -208,9 +247,7 @@ impl Pool {
                 "object in slot {} is already owned by another cgroup",
                 h.idx
             )))
-        };
-        cg.objcg_put(o)?;
-        result
+        }
     }
 
     fn charge_new_owner(&self, inner: &mut Inner, cell: u32, o: ObjcgId) -> Result<()> {
@@ -219,11 +256,12 @@ impl Pool {
             Accounting::None => Ok(()),
             Accounting::Zsmalloc(p) => {
                 let size = inner.classes[inner.zspages.get(h.zspage).class as usize].size;
-                // Reference for the stored pointer first, then the forced charge (v3 review).
-                p.cgroups.objcg_get(o)?;
-                p.cgroups.obj_cgroup_charge(o, size as u64, true)?;
+                // Reference for the stored pointer first, then the forced charge (v3 review),
+                // then `mod_slot_stats`: one call, so one tree lock.
+                let (d, n, node) = self.slot_deltas(p, inner, h.zspage, h.idx, 1);
+                p.cgroups
+                    .charge_objcg_object(o, size as u64, &d[..n], node)?;
                 inner.zspages.get_mut(h.zspage).objcgs[h.idx as usize] = o;
-                self.mod_slot_stats(inner, h.zspage, h.idx, o, 1);
                 inner.charge_calls += 1;
                 Ok(())
             }
@@ -265,10 +303,11 @@ impl Pool {
             Accounting::None => {}
             Accounting::Zsmalloc(p) => {
                 let size = inner.classes[inner.zspages.get(h.zspage).class as usize].size;
-                ok(p.cgroups.obj_cgroup_uncharge(o, size as u64));
-                self.mod_slot_stats(inner, h.zspage, h.idx, o, -1);
+                // obj_cgroup_uncharge, mod_slot_stats(−1), objcg_put: one call, one tree lock.
+                let (d, n, node) = self.slot_deltas(p, inner, h.zspage, h.idx, -1);
+                ok(p.cgroups
+                    .uncharge_objcg_object(o, size as u64, &d[..n], node));
                 inner.zspages.get_mut(h.zspage).objcgs[h.idx as usize] = NONE;
-                ok(p.cgroups.objcg_put(o));
             }
             Accounting::Consumer(p) => {
                 ok(p.cgroups.obj_cgroup_uncharge(o, u64::from(h.len)));

@@ -1,6 +1,6 @@
 //! Object contents: `zs_obj_write` / `zs_obj_read` and their batch forms, plus the combined
 //! calls a consumer's hot path wants — malloc, charge and write under one lock, and reads that
-//! append the stored bytes to a buffer without zero-filling it first.
+//! hand out the stored bytes in place instead of copying them out first.
 //!
 //! The combined calls are exactly the separate ones in the same order (malloc, charge, write);
 //! they only save the lock round trips and handle decodes between them.
@@ -8,7 +8,7 @@
 use super::pool::{HandleCell, Inner, Pool};
 use super::zspage::{copy_from_chain, copy_to_chain, zero_chain};
 use crate::error::{Result, ZsError};
-use crate::memcg::MemcgId;
+use crate::memcg::{MemcgId, ObjcgId};
 
 /// Why `malloc_write_owned` failed: in the allocation (nothing happened), or in the accounting
 /// step after it (the object was freed again, as a consumer freeing it on error would).
@@ -47,29 +47,60 @@ impl Pool {
         Ok(handle)
     }
 
-    /// Appends the whole object to `out` (no zero-filling of the destination); returns its
-    /// length.
-    pub fn read_append(&self, handle: u64, out: &mut Vec<u8>) -> Result<usize> {
+    /// `malloc_write_owned` for a caller holding the owner's objcg reference already (zswap's
+    /// store): the pool takes its own reference for the stored pointer, as `write_owned` does,
+    /// but skips looking the objcg up again. `None` owns nothing and charges nothing.
+    pub fn malloc_write_objcg(
+        &self,
+        data: &[u8],
+        nid: usize,
+        objcg: Option<ObjcgId>,
+    ) -> std::result::Result<u64, MallocWriteError> {
+        self.check_size(data.len())
+            .and_then(|_| self.mem.check_nid(nid))
+            .map_err(MallocWriteError::Malloc)?;
+        let mut inner = self.lock();
+        let handle = self
+            .malloc_locked(&mut inner, data.len(), nid)
+            .map_err(MallocWriteError::Malloc)?;
+        let cell = handle as u32;
+        if let (Some(o), Some(cg)) = (objcg, self.acct.cgroups()) {
+            if let Err(e) = self.charge_cell_objcg(cg, &mut inner, cell, Some(o)) {
+                self.free_cell(&mut inner, cell);
+                return Err(MallocWriteError::Write(e));
+            }
+        }
+        self.write_cell(&mut inner, cell, handle, data)
+            .map_err(MallocWriteError::Write)?;
+        Ok(handle)
+    }
+
+    /// Calls `f` with the object's bytes (`zs_obj_read_begin` … `zs_obj_read_end`): straight
+    /// from its frame when it lies in one, else from a copy in `scratch` (a spanning object).
+    /// `f` runs under the pool lock, so it must not call into the pool.
+    pub fn read_with<R>(
+        &self,
+        handle: u64,
+        scratch: &mut Vec<u8>,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
         let inner = self.lock();
         let cell = self.decode(&inner, handle)?;
         let c = inner.handles[cell as usize];
         let len = c.len as usize;
-        if !c.written {
-            out.resize(out.len() + len, 0);
-            return Ok(len);
-        }
-        let z = inner.zspages.get(c.zspage);
-        let mut start = self.payload_start(&inner.classes[z.class as usize], c.idx);
-        let ps = self.geom.page_size;
-        let mut left = len;
-        while left > 0 {
+        if c.written {
+            let z = inner.zspages.get(c.zspage);
+            let start = self.payload_start(&inner.classes[z.class as usize], c.idx);
+            let ps = self.geom.page_size;
             let (p, o) = (start / ps, start % ps);
-            let n = left.min(ps - o);
-            out.extend_from_slice(&z.frames[p].data[o..o + n]);
-            left -= n;
-            start += n;
+            if o + len <= ps {
+                return Ok(f(&z.frames[p].data[o..o + len]));
+            }
         }
-        Ok(len)
+        scratch.clear();
+        scratch.resize(len, 0);
+        self.read_cell(&inner, cell, scratch);
+        Ok(f(scratch))
     }
 
     /// Writes `data` at the start of the object (`zs_obj_write`); the rest of the object, if

@@ -1,7 +1,8 @@
 //! Load (`zswap_load`, exclusive since 6.18) and invalidate (`zswap_invalidate`).
 //!
-//! Load copies the stored bytes out under the entry lock, decompresses outside it (raw copy for
-//! entries of length PAGE_SIZE), then, on success, erases and frees the entry and counts
+//! Load looks the entries up under the entry lock, then decompresses outside it, straight from
+//! the pool's frame under the pool lock (`Pool::read_with`, like `zs_obj_read_begin`; a raw copy
+//! for entries of length PAGE_SIZE), then, on success, erases and frees the entry and counts
 //! `zswpin` on the entry's objcg's current memcg. A decompression failure counts
 //! `decompress_fail`, keeps the entry and returns `-EIO`. A miss is `-ENOENT` for the caller,
 //! who then reads the disk and records a disk swapin (`zswap_folio_swapin`).
@@ -15,8 +16,8 @@ use crate::error::{Errno, Result, ZsError};
 use crate::memcg::{MemcgId, ROOT_MEMCG};
 
 thread_local! {
-    /// Compressed bytes of the loads in flight on this thread: kept between calls so that a
-    /// page-at-a-time load allocates nothing.
+    /// A spanning object's bytes while it is decompressed: kept between calls so that loads
+    /// allocate nothing for it.
     static LOAD_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -66,34 +67,36 @@ impl Zswap {
         if !self.ever_enabled() {
             return Ok(status);
         }
-        // (row, entry id, handle, offset in `src`, length) of the slots found. Only the stored
-        // bytes are copied — appended, not zero-filled first — into this thread's reused buffer.
+        // (row, entry id, handle) of the slots found.
         let mut found = Vec::with_capacity(slots.len());
-        let mut src = LOAD_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
-        src.clear();
         {
             let st = self.lock();
             for (k, &slot) in slots.iter().enumerate() {
                 if let Some(id) = st.entries.lookup(slot) {
-                    let e = st.entries.get(id);
-                    let off = src.len();
-                    let len = self.pool.read_append(e.handle, &mut src)?;
-                    found.push((k, id, e.handle, off, len));
+                    found.push((k, id, st.entries.get(id).handle));
                 }
             }
         }
-        for &(k, _, _, off, len) in &found {
-            status[k] = if self.decompress(&src[off..off + len], &mut out[k * ps..(k + 1) * ps]) {
-                LoadStatus::Loaded
-            } else {
-                LoadStatus::Failed
+        // Decompressed straight from the pool's frame (a copy only for objects spanning two),
+        // outside the entry lock. An entry written back and freed meanwhile — impossible in
+        // the kernel, which holds the folio — fails to resolve its handle: the page is on
+        // disk now, so the slot reads as absent.
+        let mut scratch = LOAD_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        for &(k, _, handle) in &found {
+            let row = &mut out[k * ps..(k + 1) * ps];
+            status[k] = match self
+                .pool
+                .read_with(handle, &mut scratch, |src| self.decompress(src, row))
+            {
+                Ok(true) => LoadStatus::Loaded,
+                Ok(false) => LoadStatus::Failed,
+                Err(ZsError::InvalidHandle(_)) => LoadStatus::Absent,
+                Err(e) => return Err(e),
             };
         }
-        if src.capacity() <= KEEP_BUF {
-            LOAD_BUF.with(|b| *b.borrow_mut() = src);
-        }
+        LOAD_BUF.with(|b| *b.borrow_mut() = scratch);
         let mut st = self.lock();
-        for &(k, id, handle, _, _) in &found {
+        for &(k, id, handle) in &found {
             if status[k] != LoadStatus::Loaded {
                 continue;
             }

@@ -26,8 +26,9 @@
 //!
 //! Locking: one mutex guards entries and LRU lists (the kernel's xarray + list_lru locks); the
 //! pool and the cgroups have their own locks, always taken after it. Compression and
-//! decompression of loads run outside it, so threads compress in parallel; batch calls take it
-//! once per batch. Writeback runs under it, so a reader never sees a slot that is neither in
+//! decompression of loads run outside it, so threads compress in parallel (decompression runs
+//! under the pool lock, reading the object in place instead of copying it out first); batch
+//! calls take it once per batch. Writeback runs under it, so a reader never sees a slot that is neither in
 //! zswap nor on disk.
 //!
 //! Invariants (checked by `Zswap::check_invariants`): `stored_pages` = live entries;

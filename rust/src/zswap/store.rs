@@ -325,7 +325,8 @@ impl Zswap {
                     "injected zs_malloc failure".into(),
                 )))
             } else {
-                self.pool.malloc_write_owned(data, nid, owner)
+                // The store's own objcg: the one `write_owned(.., owner)` would look up.
+                self.pool.malloc_write_objcg(data, nid, objcg)
             };
             let handle = match handle {
                 Ok(h) => h,
