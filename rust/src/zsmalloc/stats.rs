@@ -125,7 +125,7 @@ impl Pool {
                 let mut f = z.freeobj;
                 while f != NONE {
                     free_list.push(f);
-                    f = z.slots[f as usize].link;
+                    f = z.next_free(f);
                 }
                 out.push(ZspageInfo {
                     id,
@@ -184,7 +184,7 @@ impl Pool {
                             return Err(format!("zspage {id}: free list holds a live slot"));
                         }
                         free += 1;
-                        f = z.slots[f as usize].link;
+                        f = z.next_free(f);
                     }
                     if free + live != c.objs_per_zspage || z.frames.len() != c.pages_per_zspage {
                         return Err(format!("zspage {id}: {free} free + {live} live slots"));

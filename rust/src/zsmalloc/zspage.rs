@@ -27,6 +27,11 @@ pub struct Zspage {
     pub inuse: u32,
     /// Head of the free-slot list (`NONE` when full).
     pub freeobj: u32,
+    /// Slots from here on have not been handed out in this zspage's life: the free list ends
+    /// with them in index order (`fresh`, `fresh + 1`, …), so their links are implied instead
+    /// of written when the zspage is built. Pushes only ever go on the head, so that tail stays
+    /// intact and every slot below `fresh` that is free carries an explicit link.
+    pub fresh: u32,
     /// Fullness-list neighbours (zspage ids).
     pub prev: u32,
     /// See `prev`.
@@ -57,6 +62,7 @@ impl Zspage {
             fullness: 0,
             inuse: 0,
             freeobj: NONE,
+            fresh: 0,
             prev: NONE,
             next: NONE,
             frames: Vec::new(),
@@ -67,23 +73,40 @@ impl Zspage {
 
     /// Re-initialises this record for a new zspage of `objs` slots whose free list runs
     /// 0 → 1 → … → objs − 1 (`init_zspage`; the kernel's extra partial tail slot is never handed
-    /// out, so it is left off). The vectors keep their capacity from an earlier life.
+    /// out, so it is left off), all of it the implied `fresh` tail. The vectors keep their
+    /// capacity from an earlier life; a dead zspage's slots are all free (handle `NONE`), so
+    /// only slots beyond its old count need writing.
     fn init(&mut self, class: u16, objs: usize, memcg_aware: bool) {
         self.class = class;
         self.fullness = 0;
         self.inuse = 0;
-        self.freeobj = 0;
+        self.freeobj = if objs > 0 { 0 } else { NONE };
+        self.fresh = 0;
         self.prev = NONE;
         self.next = NONE;
-        self.slots.clear();
-        self.slots
-            .extend((1..=objs as u32).map(|link| Slot { link, handle: NONE }));
-        if let Some(last) = self.slots.last_mut() {
-            last.link = NONE;
-        }
+        debug_assert!(self.slots.iter().all(|s| s.handle == NONE));
+        self.slots.truncate(objs);
+        self.slots.resize(
+            objs,
+            Slot {
+                link: NONE,
+                handle: NONE,
+            },
+        );
         self.objcgs.clear();
         if memcg_aware {
             self.objcgs.resize(objs, NONE);
+        }
+    }
+
+    /// The free-list successor of free slot `f`.
+    pub fn next_free(&self, f: u32) -> u32 {
+        if f < self.fresh {
+            self.slots[f as usize].link
+        } else if (f as usize) + 1 < self.slots.len() {
+            f + 1
+        } else {
+            NONE
         }
     }
 
@@ -91,9 +114,11 @@ impl Zspage {
     pub fn pop_free(&mut self, handle: u32) -> u32 {
         let idx = self.freeobj;
         debug_assert_ne!(idx, NONE, "allocation from a full zspage");
-        let slot = &mut self.slots[idx as usize];
-        self.freeobj = slot.link;
-        slot.handle = handle;
+        self.freeobj = self.next_free(idx);
+        if idx >= self.fresh {
+            self.fresh = idx + 1;
+        }
+        self.slots[idx as usize].handle = handle;
         self.inuse += 1;
         idx
     }
