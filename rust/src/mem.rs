@@ -58,6 +58,8 @@ pub struct Memory {
     page_size: usize,
     nodes: Mutex<Vec<Node>>,
     bases: Vec<Pfn>,
+    /// Σ capacities, fixed at creation: zswap reads it on every store (its pool limit).
+    total: usize,
 }
 
 impl Memory {
@@ -91,6 +93,7 @@ impl Memory {
             page_size,
             nodes: Mutex::new(nodes),
             bases,
+            total: capacities.iter().sum(),
         })
     }
 
@@ -106,7 +109,7 @@ impl Memory {
 
     /// Total frames over all nodes.
     pub fn total_pages(&self) -> usize {
-        self.lock().iter().map(|n| n.capacity).sum()
+        self.total
     }
 
     /// The node a PFN belongs to.

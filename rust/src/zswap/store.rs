@@ -28,7 +28,8 @@ use crate::zsmalloc::MallocWriteError;
 thread_local! {
     /// Compressed pages of the store in flight on this thread, kept between calls so that a
     /// page-at-a-time store allocates nothing for them.
-    static STORE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static STORE_BUF: RefCell<(Vec<u8>, Vec<Compressed>)> =
+        const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// A page's compression: `Ok((offset in the packed buffer, dlen))` or the compressor's errno.
@@ -103,7 +104,9 @@ impl Zswap {
         memcg: Option<MemcgId>,
         nid: usize,
     ) -> Result<StoreResult> {
-        Ok(self.store_many(&[slot], page, memcg, nid)?[0])
+        let mut last = None;
+        self.store_each(&[slot], page, memcg, nid, |r| last = Some(r))?;
+        last.ok_or_else(|| ZsError::InvalidArgument("no page stored".into()))
     }
 
     /// Stores independent pages (row k of `pages` at `slots[k]`), taking the entry lock once.
@@ -114,13 +117,25 @@ impl Zswap {
         memcg: Option<MemcgId>,
         nid: usize,
     ) -> Result<Vec<StoreResult>> {
+        let mut out = Vec::with_capacity(slots.len());
+        self.store_each(slots, pages, memcg, nid, |r| out.push(r))?;
+        Ok(out)
+    }
+
+    /// `store_many` handing each result to `sink`, so that a single store allocates nothing.
+    fn store_each(
+        &self,
+        slots: &[SwapSlot],
+        pages: &[u8],
+        memcg: Option<MemcgId>,
+        nid: usize,
+        mut sink: impl FnMut(StoreResult),
+    ) -> Result<()> {
         self.check_pages(slots.len(), pages, nid)?;
         self.check_memcg(memcg)?;
-        let mut rows = STORE_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        let (mut rows, mut comp) = STORE_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
         rows.clear();
-        let mut comp = Vec::with_capacity(slots.len());
         self.compress_rows(pages, &mut rows, &mut comp);
-        let mut out = Vec::with_capacity(slots.len());
         {
             let mut st = self.lock();
             for (k, &slot) in slots.iter().enumerate() {
@@ -135,14 +150,13 @@ impl Zswap {
                     memcg,
                     nid,
                 )?;
-                out.push(r);
+                sink(r);
             }
         }
         if rows.capacity() <= KEEP_BUF {
-            STORE_BUF.with(|b| *b.borrow_mut() = rows);
+            STORE_BUF.with(|b| *b.borrow_mut() = (rows, comp));
         }
-        self.maybe_run_worker()?;
-        Ok(out)
+        self.maybe_run_worker()
     }
 
     /// Stores a large folio of `pages.len() / PAGE_SIZE` pages at consecutive slots from `first`:
