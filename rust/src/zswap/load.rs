@@ -16,10 +16,14 @@ use crate::error::{Errno, Result, ZsError};
 use crate::memcg::{MemcgId, ROOT_MEMCG};
 
 thread_local! {
-    /// A spanning object's bytes while it is decompressed: kept between calls so that loads
-    /// allocate nothing for it.
-    static LOAD_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// The slots a load found and a spanning object's bytes while it is decompressed: kept
+    /// between calls so that loads allocate nothing for them.
+    static LOAD_BUF: RefCell<(Vec<Found>, Vec<u8>)> =
+        const { RefCell::new((Vec::new(), Vec::new())) };
 }
+
+/// A slot found by a load: (row, entry id, handle).
+type Found = (usize, u32, u64);
 
 /// Largest scratch buffer a thread keeps between calls (bigger batches allocate their own).
 pub(crate) const KEEP_BUF: usize = 1 << 20;
@@ -39,7 +43,9 @@ impl Zswap {
     /// Loads `slot` into `out` (one page): Ok(true) when loaded, Ok(false) when absent, and
     /// `Errno::EIO` on a decompression failure.
     pub fn load(&self, slot: SwapSlot, out: &mut [u8]) -> Result<bool> {
-        match self.load_many(&[slot], out)?[0] {
+        let mut status = [LoadStatus::Absent];
+        self.load_into(&[slot], out, &mut status)?;
+        match status[0] {
             LoadStatus::Loaded => Ok(true),
             LoadStatus::Absent => Ok(false),
             LoadStatus::Failed => Err(ZsError::errno_msg(
@@ -55,6 +61,19 @@ impl Zswap {
     /// Loads `slots[k]` into row k of `out`, taking the entry lock twice per batch. Rows of
     /// absent or failed slots are left untouched.
     pub fn load_many(&self, slots: &[SwapSlot], out: &mut [u8]) -> Result<Vec<LoadStatus>> {
+        let mut status = vec![LoadStatus::Absent; slots.len()];
+        self.load_into(slots, out, &mut status)?;
+        Ok(status)
+    }
+
+    /// `load_many` into the caller's `status` (all `Absent` on entry), so that a single load
+    /// allocates nothing.
+    fn load_into(
+        &self,
+        slots: &[SwapSlot],
+        out: &mut [u8],
+        status: &mut [LoadStatus],
+    ) -> Result<()> {
         let ps = self.page_size;
         if out.len() != slots.len() * ps {
             return Err(ZsError::InvalidArgument(format!(
@@ -63,12 +82,12 @@ impl Zswap {
                 slots.len()
             )));
         }
-        let mut status = vec![LoadStatus::Absent; slots.len()];
         if !self.ever_enabled() {
-            return Ok(status);
+            return Ok(());
         }
         // (row, entry id, handle) of the slots found.
-        let mut found = Vec::with_capacity(slots.len());
+        let (mut found, mut scratch) = LOAD_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        found.clear();
         {
             let st = self.lock();
             for (k, &slot) in slots.iter().enumerate() {
@@ -81,7 +100,6 @@ impl Zswap {
         // outside the entry lock. An entry written back and freed meanwhile — impossible in
         // the kernel, which holds the folio — fails to resolve its handle: the page is on
         // disk now, so the slot reads as absent.
-        let mut scratch = LOAD_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
         for &(k, _, handle) in &found {
             let row = &mut out[k * ps..(k + 1) * ps];
             status[k] = match self
@@ -94,7 +112,6 @@ impl Zswap {
                 Err(e) => return Err(e),
             };
         }
-        LOAD_BUF.with(|b| *b.borrow_mut() = scratch);
         let mut st = self.lock();
         for &(k, id, handle) in &found {
             if status[k] != LoadStatus::Loaded {
@@ -111,7 +128,11 @@ impl Zswap {
                 self.entry_free(&mut st, id);
             }
         }
-        Ok(status)
+        drop(st);
+        if scratch.capacity() <= KEEP_BUF && found.capacity() <= KEEP_BUF {
+            LOAD_BUF.with(|b| *b.borrow_mut() = (found, scratch));
+        }
+        Ok(())
     }
 
     /// `zswap_decompress`: raw copy for PAGE_SIZE entries; false (and `decompress_fail`) on
