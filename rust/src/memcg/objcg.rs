@@ -66,14 +66,20 @@ impl Cgroups {
     /// The objcg charges of `memcg` go to, with a reference the caller must put; None for root.
     /// An offline memcg answers with its nearest online ancestor's objcg (as the kernel does).
     pub fn get_objcg(&self, memcg: MemcgId) -> Result<Option<ObjcgId>> {
+        Ok(self.get_objcg_memcg(memcg)?.map(|(o, _)| o))
+    }
+
+    /// `get_objcg` with the objcg's current memcg (`objcg_memcg`), under one tree lock.
+    pub fn get_objcg_memcg(&self, memcg: MemcgId) -> Result<Option<(ObjcgId, MemcgId)>> {
         let t = self.read();
         for &a in t.memcg(memcg)?.chain.iter() {
             if a == ROOT_MEMCG {
                 break;
             }
             if let Some(o) = t.memcgs[a as usize].objcg {
-                t.objcg(o)?.refcnt.fetch_add(1, Relaxed);
-                return Ok(Some(o));
+                let obj = t.objcg(o)?;
+                obj.refcnt.fetch_add(1, Relaxed);
+                return Ok(Some((o, obj.memcg)));
             }
         }
         Ok(None)

@@ -6,7 +6,7 @@
 //! that take the lock once, and the simulated outcome — which slot, which zspage, which page —
 //! does not depend on the lock layout.
 
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::geometry::{ChainRule, Geometry, HANDLE_SIZE};
@@ -183,6 +183,10 @@ pub struct Pool {
     name: String,
     tag: u16,
     pub(crate) inner: Mutex<Inner>,
+    /// `inner.pages_allocated`, also kept outside the lock — the kernel's atomic
+    /// `pool->pages_allocated` — so that `zs_get_total_pages` (zswap's limit check on every
+    /// store) takes no lock.
+    pages: AtomicU64,
 }
 
 impl Drop for Pool {
@@ -258,6 +262,7 @@ impl Pool {
                 entry_objcgs: Vec::new(),
                 charge_calls: 0,
             }),
+            pages: AtomicU64::new(0),
         })
     }
 
@@ -437,6 +442,7 @@ impl Pool {
         }
         inner.classes[ci].obj_allocated += objs as u64;
         inner.pages_allocated += ppz as u64;
+        self.pages.fetch_add(ppz as u64, Ordering::Relaxed);
         Ok(zid)
     }
 
@@ -500,6 +506,8 @@ impl Pool {
         let class = &mut inner.classes[ci];
         class.obj_allocated -= class.objs_per_zspage as u64;
         inner.pages_allocated -= class.pages_per_zspage as u64;
+        self.pages
+            .fetch_sub(class.pages_per_zspage as u64, Ordering::Relaxed);
     }
 
     /// Frees an object (`zs_free`).
@@ -557,6 +565,6 @@ impl Pool {
 
     /// Pages the pool holds (`zs_get_total_pages`).
     pub fn total_pages(&self) -> u64 {
-        self.lock().pages_allocated
+        self.pages.load(Ordering::Relaxed)
     }
 }

@@ -207,12 +207,13 @@ impl Zswap {
                 length: 0,
             }
         } else {
+            // The objcg with its memcg (the LRU's), looked up under one tree lock.
             let objcg = match &self.cg {
-                Some(cg) => cg.get_objcg(memcg.unwrap_or(ROOT_MEMCG))?,
+                Some(cg) => cg.get_objcg_memcg(memcg.unwrap_or(ROOT_MEMCG))?,
                 None => None,
             };
             let r = self.store_pages(st, slots, pages, rows, comp, objcg, memcg, nid);
-            if let (Some(cg), Some(o)) = (&self.cg, objcg) {
+            if let (Some(cg), Some((o, _))) = (&self.cg, objcg) {
                 cg.objcg_put(o)?;
             }
             let r = r?;
@@ -239,7 +240,7 @@ impl Zswap {
         pages: &[u8],
         rows: &[u8],
         comp: &[Compressed],
-        objcg: Option<ObjcgId>,
+        objcg: Option<(ObjcgId, MemcgId)>,
         memcg: Option<MemcgId>,
         nid: usize,
     ) -> Result<StoreResult> {
@@ -250,8 +251,8 @@ impl Zswap {
             })
         };
         let mut lru_memcg = ROOT_MEMCG;
-        if let (Some(cg), Some(o)) = (&self.cg, objcg) {
-            lru_memcg = cg.objcg_memcg(o)?;
+        if let (Some(cg), Some((_, m))) = (&self.cg, objcg) {
+            lru_memcg = m;
             if !cg.may_zswap(lru_memcg)?
                 && !matches!(
                     self.shrink_memcg_locked(st, lru_memcg)?,
@@ -261,6 +262,7 @@ impl Zswap {
                 return reject(RejectReason::ZswapMax);
             }
         }
+        let objcg = objcg.map(|(o, _)| o);
         if self.check_limits() {
             return reject(RejectReason::PoolLimit);
         }
