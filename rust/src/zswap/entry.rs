@@ -12,50 +12,15 @@
 //! *head* of the parent's lists on the same node, as `list_splice_init` in
 //! `memcg_reparent_list_lrus` does, so the dead memcg's entries are walked first.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use super::SwapSlot;
 use crate::memcg::{MemcgId, ObjcgId};
 
 const NIL: u32 = u32::MAX;
 
-/// A multiply-rotate hash (rustc's FxHash) for the index and list keys: every store and load
-/// hashes a slot two or three times, and SipHash's flood resistance buys nothing against keys
-/// the simulator chooses itself. It also makes iteration order (swapoff) reproducible.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FxHasher(u64);
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(FX_SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.add(u64::from(*b));
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// HashMap with [`FxHasher`].
-pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// HashMap with rustc's FxHash: every store and load hashes a slot two or three times, and
+/// SipHash's flood resistance buys nothing against keys the simulator chooses itself. It also
+/// makes iteration order (swapoff) reproducible.
+pub(crate) type FxMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// One stored page (`struct zswap_entry`).
 #[derive(Clone, Debug)]
