@@ -422,3 +422,25 @@ fn fact_02_a_zspage_that_fails_part_way_leaves_nothing_behind() {
     assert_eq!((w.node_pages(0), w.node_objs(0)), (1, 1));
     w.check_attribution();
 }
+
+#[test]
+fn a_batch_write_with_one_foreign_object_charges_nothing() {
+    let w = world(&[64, 64], "zsmalloc");
+    let hs: Vec<u64> = (0..3).map(|_| w.pool.malloc(100, 0).unwrap()).collect();
+    w.pool.write_owned(hs[2], b"a", Some(w.a)).unwrap();
+    let rows = vec![7u8; 3 * 100];
+    assert!(matches!(
+        w.pool.write_many_owned(&hs, &rows, 100, Some(w.b)),
+        Err(ZsError::Cgroup(_))
+    ));
+    assert_eq!(w.zswap(w.b, 0), 0, "nothing charged to b");
+    assert_eq!(
+        w.pool.read(hs[0]).unwrap(),
+        vec![0u8; 100],
+        "nothing written"
+    );
+    w.pool
+        .write_many_owned(&hs[..2], &rows[..200], 100, Some(w.b))
+        .unwrap();
+    assert_eq!(w.zswap(w.b, 0), 2 * 112);
+}

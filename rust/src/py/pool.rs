@@ -384,7 +384,9 @@ impl PyPool {
             .collect()
     }
 
-    /// Recounts every counter from the layout; raises on the first mismatch.
+    /// Recounts the allocator's counters (classes, fullness lists, free lists, handles, pages) from
+    /// the layout; raises on the first mismatch. Memcg counters are checked against
+    /// `Zswap.placement()` / the Rust `recount_attribution`, which know the hierarchy's other users.
     fn check_invariants(&self) -> PyResult<()> {
         self.inner
             .check_invariants()

@@ -279,6 +279,26 @@ impl Pool {
         }
     }
 
+    /// Whether the object in `cell` has an owner other than the one `memcg` would record.
+    pub(crate) fn owned_by_other(&self, inner: &Inner, cell: u32, memcg: MemcgId) -> Result<bool> {
+        let current = self.cell_objcg(inner, cell);
+        let Some(cg) = self.acct.cgroups() else {
+            return Ok(false);
+        };
+        if current == NONE {
+            return Ok(false);
+        }
+        let other = match cg.get_objcg(memcg)? {
+            None => true,
+            Some(o) => {
+                let differs = cg.objcg_memcg(o)? != cg.objcg_memcg(current)?;
+                cg.objcg_put(o)?;
+                differs
+            }
+        };
+        Ok(other)
+    }
+
     /// The objcg owning a live object (`NONE` if none).
     pub(crate) fn cell_objcg(&self, inner: &Inner, cell: u32) -> u32 {
         match &self.acct {

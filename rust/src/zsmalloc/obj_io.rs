@@ -223,6 +223,16 @@ impl Pool {
             .iter()
             .map(|&h| self.decode(&inner, h))
             .collect::<Result<Vec<_>>>()?;
+        if let Some(m) = memcg {
+            // All or nothing: refuse before charging anything if one object has another owner.
+            for (&cell, &h) in cells.iter().zip(handles) {
+                if self.owned_by_other(&inner, cell, m)? {
+                    return Err(ZsError::Cgroup(format!(
+                        "object {h:#x} is already owned by another cgroup"
+                    )));
+                }
+            }
+        }
         for (k, (&cell, &h)) in cells.iter().zip(handles).enumerate() {
             if let Some(m) = memcg {
                 self.charge_cell(&mut inner, cell, m)?;
