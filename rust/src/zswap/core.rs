@@ -372,6 +372,12 @@ impl Zswap {
         self.faults[fp as usize].load(Relaxed) != 0
     }
 
+    /// Whether no failure is queued anywhere (tests inject failures into exact passes, so
+    /// batches then run on one thread).
+    pub(crate) fn faults_idle(&self) -> bool {
+        self.faults.iter().all(|f| f.load(Relaxed) == 0)
+    }
+
     /// Consumes one injected failure at `fp`.
     pub(crate) fn take_fault(&self, fp: FailPoint) -> bool {
         self.faults[fp as usize]

@@ -32,6 +32,14 @@ thread_local! {
         const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
+/// Batches at least this large are compressed on several threads (below it, starting the
+/// threads costs more than it saves).
+const PARALLEL_MIN_PAGES: usize = 512;
+
+/// Large batches are stored this many pages at a time, so the compressed buffer stays small and
+/// hot in cache instead of growing (and being copied) to the whole batch's size.
+const STORE_CHUNK: usize = 2048;
+
 /// A page's compression: `Ok((offset in the packed buffer, dlen))` or the compressor's errno.
 type Compressed = std::result::Result<(usize, usize), Errno>;
 
@@ -68,10 +76,51 @@ impl Zswap {
     }
 
     /// Compresses each page, appending the outputs to `packed` (no zeroing, no page rows).
+    /// A large batch is split over the machine's cores, as the kernel compresses on every CPU
+    /// that swaps; the results are joined in page order, so everything after compression — the
+    /// limit checks, the allocation order, the counters — is the same as for one thread.
     fn compress_rows(&self, pages: &[u8], packed: &mut Vec<u8>, out: &mut Vec<Compressed>) {
         let ps = self.page_size;
         out.clear();
-        if pages.len() == ps {
+        let n = pages.len() / ps;
+        let threads = if n >= PARALLEL_MIN_PAGES && self.faults_idle() {
+            std::thread::available_parallelism()
+                .map_or(1, |c| c.get())
+                .min(8)
+        } else {
+            1
+        };
+        if threads <= 1 {
+            return self.compress_seq(pages, packed, out);
+        }
+        let per = n.div_ceil(threads) * ps;
+        let parts: Vec<(Vec<u8>, Vec<Compressed>)> = std::thread::scope(|s| {
+            let workers: Vec<_> = pages
+                .chunks(per)
+                .map(|chunk| {
+                    s.spawn(move || {
+                        let (mut p, mut o) = (Vec::with_capacity(chunk.len() / 2), Vec::new());
+                        self.compress_seq(chunk, &mut p, &mut o);
+                        (p, o)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        for (p, o) in parts {
+            let base = packed.len();
+            packed.extend_from_slice(&p);
+            out.extend(o.into_iter().map(|r| r.map(|(off, len)| (base + off, len))));
+        }
+    }
+
+    /// `compress_rows` on the calling thread.
+    fn compress_seq(&self, pages: &[u8], packed: &mut Vec<u8>, out: &mut Vec<Compressed>) {
+        let ps = self.page_size;
+        if pages.len() == ps && packed.is_empty() {
             // One page: compress straight into `packed`, no staging copy.
             let r = match self.comp.compress(pages, packed) {
                 Ok(n) if n > ps => Err(overflow_errno(self.comp.name())),
@@ -134,13 +183,16 @@ impl Zswap {
         self.check_pages(slots.len(), pages, nid)?;
         self.check_memcg(memcg)?;
         let (mut rows, mut comp) = STORE_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
-        rows.clear();
-        self.compress_rows(pages, &mut rows, &mut comp);
+        let ps = self.page_size;
+        for (chunk_slots, chunk) in slots
+            .chunks(STORE_CHUNK)
+            .zip(pages.chunks(STORE_CHUNK * ps))
         {
+            rows.clear();
+            self.compress_rows(chunk, &mut rows, &mut comp);
             let mut st = self.lock();
-            for (k, &slot) in slots.iter().enumerate() {
-                let ps = self.page_size;
-                let page = &pages[k * ps..(k + 1) * ps];
+            for (k, &slot) in chunk_slots.iter().enumerate() {
+                let page = &chunk[k * ps..(k + 1) * ps];
                 let r = self.store_folio_locked(
                     &mut st,
                     &[slot],
