@@ -18,16 +18,16 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::backend::{SwapBackend, SwapIn, SwapOut};
+use super::backend::{SwapBackend, SwapIn};
 use super::lru::{Lru, LruRef};
 use crate::error::{Errno, Result, ZsError};
 use crate::mem::{Frame, Memory};
-use crate::memcg::{Cgroups, MemcgEvent, MemcgId, StatItem, ROOT_MEMCG};
+use crate::memcg::{Cgroups, MemcgId, StatItem};
 
 /// Reclaim batch (`SWAP_CLUSTER_MAX`).
-const BATCH: u64 = 32;
+pub(super) const BATCH: u64 = 32;
 /// Reclaim rounds without progress before a charge gives up (`MAX_RECLAIM_RETRIES`).
-const RETRIES: usize = 16;
+pub(super) const RETRIES: usize = 16;
 
 /// Counters of what the simulated kernel did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub struct SimStats {
 }
 
 #[derive(Debug)]
-enum Pte {
+pub(super) enum Pte {
     None,
     Present {
         frame: Frame,
@@ -72,45 +72,45 @@ enum Pte {
 }
 
 #[derive(Debug)]
-struct Proc {
-    memcg: MemcgId,
-    mems: Vec<usize>,
-    ptes: Vec<Pte>,
-    alive: bool,
+pub(super) struct Proc {
+    pub(super) memcg: MemcgId,
+    pub(super) mems: Vec<usize>,
+    pub(super) ptes: Vec<Pte>,
+    pub(super) alive: bool,
 }
 
 #[derive(Debug, Default)]
-struct State {
-    procs: Vec<Proc>,
-    lrus: HashMap<MemcgId, Lru>,
-    free_slots: Vec<u64>,
-    next_slot: u64,
-    next_token: u64,
-    cursor: usize,
-    stats: SimStats,
+pub(super) struct State {
+    pub(super) procs: Vec<Proc>,
+    pub(super) lrus: HashMap<MemcgId, Lru>,
+    pub(super) free_slots: Vec<u64>,
+    pub(super) next_slot: u64,
+    pub(super) next_token: u64,
+    pub(super) cursor: usize,
+    pub(super) stats: SimStats,
     /// `vm.min_free_kbytes` in pages: below it, kswapd reclaims machine-wide up to the high
     /// watermark (min + min/4, as `__setup_per_zone_wmarks` spaces them by default).
-    min_free_pages: u64,
+    pub(super) min_free_pages: u64,
     /// Who the reclaim in progress is for.
-    reclaimer: Reclaimer,
+    pub(super) reclaimer: Reclaimer,
 }
 
 /// Stat items the machine updates.
 #[derive(Debug, Clone, Copy)]
-struct Items {
-    anon: StatItem,
-    pgfault: StatItem,
-    pgmajfault: StatItem,
-    pswpin: StatItem,
-    pswpout: StatItem,
+pub(super) struct Items {
+    pub(super) anon: StatItem,
+    pub(super) pgfault: StatItem,
+    pub(super) pgmajfault: StatItem,
+    pub(super) pswpin: StatItem,
+    pub(super) pswpout: StatItem,
     /// pgscan/pgsteal by reclaimer: kswapd, direct, proactive (memory.reclaim).
-    pgscan: [StatItem; 3],
-    pgsteal: [StatItem; 3],
+    pub(super) pgscan: [StatItem; 3],
+    pub(super) pgsteal: [StatItem; 3],
 }
 
 /// Who is reclaiming, for the kernel's pgscan_*/pgsteal_* split.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-enum Reclaimer {
+pub(super) enum Reclaimer {
     Kswapd = 0,
     #[default]
     Direct = 1,
@@ -119,11 +119,11 @@ enum Reclaimer {
 
 /// A simulated machine: memory, cgroups, a swap layer, processes.
 pub struct Machine {
-    mem: Arc<Memory>,
-    cgroups: Arc<Cgroups>,
-    swap: Arc<dyn SwapBackend>,
-    items: Items,
-    st: Mutex<State>,
+    pub(super) mem: Arc<Memory>,
+    pub(super) cgroups: Arc<Cgroups>,
+    pub(super) swap: Arc<dyn SwapBackend>,
+    pub(super) items: Items,
+    pub(super) st: Mutex<State>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -173,7 +173,7 @@ impl Machine {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -190,41 +190,6 @@ impl Machine {
     /// `vm.min_free_kbytes`: free memory kswapd keeps, in KiB.
     pub fn set_min_free_kbytes(&self, kbytes: u64) {
         self.lock().min_free_pages = kbytes * 1024 / self.mem.page_size() as u64;
-    }
-
-    /// kswapd: woken when free frames fall below the low watermark (min + min/4), it reclaims
-    /// the whole machine up to the high one (min + min/2), as `__setup_per_zone_wmarks` spaces
-    /// them by default.
-    fn kswapd(&self, st: &mut State) -> Result<()> {
-        if st.min_free_pages == 0 {
-            return Ok(());
-        }
-        let free = |m: &Memory| {
-            m.node_stats()
-                .iter()
-                .map(|n| (n.capacity - n.used) as u64)
-                .sum::<u64>()
-        };
-        let (low, high) = (st.min_free_pages * 5 / 4, st.min_free_pages * 3 / 2);
-        if free(&self.mem) >= low {
-            return Ok(());
-        }
-        let before = std::mem::replace(&mut st.reclaimer, Reclaimer::Kswapd);
-        let mut stalls = 0;
-        let mut result = Ok(());
-        while free(&self.mem) < high && stalls < RETRIES {
-            let want = (high - free(&self.mem)).min(BATCH);
-            match self.reclaim_subtree(st, ROOT_MEMCG, want) {
-                Ok(0) => stalls += 1,
-                Ok(_) => {}
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        st.reclaimer = before;
-        result
     }
 
     /// What the machine has done so far.
@@ -255,7 +220,7 @@ impl Machine {
         Ok((st.procs.len() - 1) as u32)
     }
 
-    fn proc_mut(st: &mut State, pid: u32) -> Result<&mut Proc> {
+    pub(super) fn proc_mut(st: &mut State, pid: u32) -> Result<&mut Proc> {
         match st.procs.get_mut(pid as usize) {
             Some(p) if p.alive => Ok(p),
             _ => Err(ZsError::InvalidArgument(format!("no process {pid}"))),
@@ -527,253 +492,7 @@ impl Machine {
         Ok(())
     }
 
-    /// A frame from the allowed nodes in order; when all are full, reclaim machine-wide (direct
-    /// reclaim) and retry.
-    fn alloc_frame(&self, st: &mut State, mems: &[usize]) -> Result<Frame> {
-        for _ in 0..=RETRIES {
-            for &n in mems {
-                if let Ok(f) = self.mem.alloc_frame_on(n) {
-                    return Ok(f);
-                }
-            }
-            self.reclaim_subtree(st, ROOT_MEMCG, BATCH)?;
-        }
-        st.stats.ooms += 1;
-        Err(ZsError::OutOfMemory(format!(
-            "nodes {mems:?} are full and nothing is reclaimable"
-        )))
-    }
-
-    /// `try_charge` of one page with memory.max reclaim, then memory.high reclaim.
-    fn charge_page(&self, st: &mut State, memcg: MemcgId) -> Result<()> {
-        let mut stalls = 0;
-        loop {
-            match self.cgroups.try_charge_at(memcg, 1)? {
-                None => break,
-                Some(level) => {
-                    if self.reclaim_subtree(st, level, BATCH)? == 0 {
-                        stalls += 1;
-                        if stalls >= RETRIES {
-                            st.stats.ooms += 1;
-                            self.cgroups.memory_event(level, MemcgEvent::Oom)?;
-                            return Err(ZsError::LimitExceeded(format!(
-                                "{}: out of memory (memory.max reached, nothing reclaimable)",
-                                self.cgroups.path(level)?
-                            )));
-                        }
-                    }
-                }
-            }
-        }
-        // reclaim_high: every level over its memory.high gives back up to a batch.
-        for (level, excess) in self.cgroups.over_high(memcg)? {
-            self.reclaim_subtree(st, level, excess.min(BATCH))?;
-        }
-        Ok(())
-    }
-
-    /// Reclaims up to `nr` pages from the memcgs under `target`, each asked for a share
-    /// proportional to its resident pages (as `get_scan_count` scales scanning by LRU size),
-    /// starting from a rotating position; then runs the memcg-aware shrinkers. Returns the
-    /// progress made.
-    fn reclaim_subtree(&self, st: &mut State, target: MemcgId, nr: u64) -> Result<u64> {
-        let mut memcgs: Vec<(MemcgId, u64)> = st
-            .lrus
-            .iter()
-            .map(|(&m, l)| (m, l.nr_resident))
-            .filter(|&(m, _)| self.cgroups.is_descendant(m, target).unwrap_or(false))
-            .collect();
-        memcgs.sort_unstable();
-        if memcgs.is_empty() {
-            return Ok(0);
-        }
-        let total: u64 = memcgs.iter().map(|e| e.1).sum();
-        let start = st.cursor % memcgs.len();
-        st.cursor = st.cursor.wrapping_add(1);
-        let mut done = 0;
-        for k in 0..memcgs.len() {
-            if done >= nr {
-                break;
-            }
-            let (m, resident) = memcgs[(start + k) % memcgs.len()];
-            if resident == 0 {
-                continue;
-            }
-            let share = (nr * resident).div_ceil(total.max(1)).max(1).min(nr - done);
-            done += self.shrink_lru(st, m, share)?;
-        }
-        // A second pass takes what the proportional shares left over from whoever has pages.
-        for k in 0..memcgs.len() {
-            if done >= nr {
-                break;
-            }
-            let m = memcgs[(start + k) % memcgs.len()].0;
-            done += self.shrink_lru(st, m, nr - done)?;
-        }
-        // shrink_slab: the memcg-aware shrinkers (zswap's writeback) of every memcg visited;
-        // what they free is compressed memory, so it counts as progress but not as pages.
-        let mut slab = 0;
-        for &(m, _) in &memcgs {
-            for nid in 0..self.mem.nr_nodes() {
-                slab += self.swap.shrink(m, nid, BATCH)?;
-            }
-        }
-        st.stats.slab_freed += slab;
-        Ok(if done == 0 && slab > 0 {
-            1.min(nr)
-        } else {
-            done
-        })
-    }
-
-    /// Scans one memcg's LRU for up to `nr` pages to write out (second chance for referenced
-    /// pages; refused write-outs re-activate).
-    fn shrink_lru(&self, st: &mut State, memcg: MemcgId, nr: u64) -> Result<u64> {
-        let mut done = 0;
-        let mut budget = {
-            let lru = st.lrus.entry(memcg).or_default();
-            2 * lru.queued() + 64
-        };
-        while done < nr && budget > 0 {
-            budget -= 1;
-            let cand = {
-                let lru = st.lrus.get_mut(&memcg).expect("lru exists");
-                if lru.inactive.is_empty() {
-                    let moved = lru.refill(BATCH as usize);
-                    if moved.is_empty() {
-                        break;
-                    }
-                    for r in moved {
-                        if let Some(Pte::Present {
-                            referenced, token, ..
-                        }) = st.procs[r.pid as usize].ptes.get_mut(r.vpn as usize)
-                        {
-                            if *token == r.token {
-                                *referenced = false;
-                            }
-                        }
-                    }
-                    continue;
-                }
-                st.lrus
-                    .get_mut(&memcg)
-                    .expect("lru exists")
-                    .inactive
-                    .pop_front()
-            };
-            let Some(r) = cand else { break };
-            let live = matches!(
-                st.procs[r.pid as usize].ptes.get(r.vpn as usize),
-                Some(Pte::Present { token, .. }) if *token == r.token
-            );
-            if !live {
-                continue;
-            }
-            st.stats.scanned += 1;
-            self.cgroups
-                .count_event(Some(memcg), self.items.pgscan[st.reclaimer as usize], 1)?;
-            let pte = &mut st.procs[r.pid as usize].ptes[r.vpn as usize];
-            if let Pte::Present { referenced, .. } = pte {
-                if *referenced {
-                    *referenced = false;
-                    st.lrus
-                        .get_mut(&memcg)
-                        .expect("lru exists")
-                        .active
-                        .push_back(r);
-                    continue;
-                }
-            }
-            if self.page_out(st, memcg, r)? {
-                done += 1;
-            }
-        }
-        let procs = &st.procs;
-        if let Some(lru) = st.lrus.get_mut(&memcg) {
-            lru.compact_if_stale(|r| {
-                matches!(procs[r.pid as usize].ptes.get(r.vpn as usize),
-                    Some(Pte::Present { token, .. }) if *token == r.token)
-            });
-        }
-        Ok(done)
-    }
-
-    /// Writes one resident page out to a new swap slot; false if the swap layer refused it (or
-    /// memory.swap.max / the swap space is exhausted) and the page stays, re-activated.
-    fn page_out(&self, st: &mut State, memcg: MemcgId, r: LruRef) -> Result<bool> {
-        let slot = match st.free_slots.pop() {
-            Some(s) => s,
-            None if st.next_slot < self.swap.nr_slots() => {
-                st.next_slot += 1;
-                st.next_slot - 1
-            }
-            None => {
-                st.lrus
-                    .get_mut(&memcg)
-                    .expect("lru exists")
-                    .active
-                    .push_back(r);
-                return Ok(false);
-            }
-        };
-        if self.cgroups.swap_try_charge(memcg, 1).is_err() {
-            st.free_slots.push(slot);
-            st.lrus
-                .get_mut(&memcg)
-                .expect("lru exists")
-                .active
-                .push_back(r);
-            return Ok(false);
-        }
-        let pte = std::mem::replace(
-            &mut st.procs[r.pid as usize].ptes[r.vpn as usize],
-            Pte::None,
-        );
-        let Pte::Present { frame, token, .. } = pte else {
-            unreachable!("checked live")
-        };
-        let out = self.swap.writeout(slot, &frame.data, memcg, frame.nid);
-        if !matches!(out, Ok(o) if o != SwapOut::Rejected) {
-            // Refused, or failed: the page stays resident and re-activated; the slot and its
-            // swap charge are given back before any error is reported.
-            st.free_slots.push(slot);
-            self.cgroups.swap_uncharge(memcg, 1)?;
-            st.procs[r.pid as usize].ptes[r.vpn as usize] = Pte::Present {
-                frame,
-                referenced: false,
-                token,
-            };
-            st.lrus
-                .get_mut(&memcg)
-                .expect("lru exists")
-                .active
-                .push_back(r);
-            out?;
-            st.stats.swapout_rejected += 1;
-            return Ok(false);
-        }
-        let out = out?;
-        match out {
-            SwapOut::Zero => st.stats.swapout_zero += 1,
-            SwapOut::Zswap => st.stats.swapout_zswap += 1,
-            SwapOut::Disk => {
-                st.stats.swapout_disk += 1;
-                if !self.swap.counts_swap_events() {
-                    self.cgroups
-                        .count_event(Some(memcg), self.items.pswpout, 1)?;
-                }
-            }
-            SwapOut::Rejected => {}
-        }
-        st.procs[r.pid as usize].ptes[r.vpn as usize] = Pte::Swapped(slot);
-        st.stats.reclaimed += 1;
-        self.cgroups
-            .count_event(Some(memcg), self.items.pgsteal[st.reclaimer as usize], 1)?;
-        self.release_frame(st, memcg, frame);
-        Ok(true)
-    }
-
-    fn release_frame(&self, st: &mut State, memcg: MemcgId, frame: Frame) {
+    pub(super) fn release_frame(&self, st: &mut State, memcg: MemcgId, frame: Frame) {
         // The memcg exists (it was charged); these updates cannot fail.
         let _ = self
             .cgroups

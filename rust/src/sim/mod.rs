@@ -6,6 +6,7 @@
 mod backend;
 mod lru;
 mod machine;
+mod reclaim;
 
 pub use backend::{RamSwap, SwapBackend, SwapIn, SwapOut};
 pub use machine::{Machine, SimStats};
