@@ -126,6 +126,13 @@ pub struct Machine {
     pub(super) st: Mutex<State>,
 }
 
+impl State {
+    /// Puts a page that stays resident back on its memcg's active list (`folio_activate`).
+    pub(super) fn activate(&mut self, memcg: MemcgId, r: LruRef) {
+        self.lrus.entry(memcg).or_default().active.push_back(r);
+    }
+}
+
 impl std::fmt::Debug for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Machine")

@@ -194,11 +194,7 @@ impl Machine {
             if let Pte::Present { referenced, .. } = pte {
                 if *referenced {
                     *referenced = false;
-                    st.lrus
-                        .get_mut(&memcg)
-                        .expect("lru exists")
-                        .active
-                        .push_back(r);
+                    st.activate(memcg, r);
                     continue;
                 }
             }
@@ -226,21 +222,13 @@ impl Machine {
                 st.next_slot - 1
             }
             None => {
-                st.lrus
-                    .get_mut(&memcg)
-                    .expect("lru exists")
-                    .active
-                    .push_back(r);
+                st.activate(memcg, r);
                 return Ok(false);
             }
         };
         if self.cgroups.swap_try_charge(memcg, 1).is_err() {
             st.free_slots.push(slot);
-            st.lrus
-                .get_mut(&memcg)
-                .expect("lru exists")
-                .active
-                .push_back(r);
+            st.activate(memcg, r);
             return Ok(false);
         }
         let pte = std::mem::replace(
@@ -261,11 +249,7 @@ impl Machine {
                 referenced: false,
                 token,
             };
-            st.lrus
-                .get_mut(&memcg)
-                .expect("lru exists")
-                .active
-                .push_back(r);
+            st.activate(memcg, r);
             out?;
             st.stats.swapout_rejected += 1;
             return Ok(false);

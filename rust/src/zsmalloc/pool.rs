@@ -253,14 +253,7 @@ impl Pool {
             inner: Mutex::new(Inner {
                 classes,
                 class_of,
-                zspages: ZspageSlab::default(),
-                handles: Vec::new(),
-                free_handles: Vec::new(),
-                pages_allocated: 0,
-                pages_compacted: 0,
-                pfn_map: None,
-                entry_objcgs: Vec::new(),
-                charge_calls: 0,
+                ..Inner::empty()
             }),
             pages: AtomicU64::new(0),
         })
