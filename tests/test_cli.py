@@ -54,3 +54,8 @@ def test_classes_command(capsys):
     assert "  254  4096     1     1 226..254 yes" in out
     assert zsrs.cli.main(["classes", "--chain", "4", "--kernel", "6.1"]) == 0
     assert "huge_class_size 3257" in capsys.readouterr().out
+
+
+def test_the_main_job_is_the_default_command():
+    out = run("--scale", "0.0005", "--trials", "2", "--quiet").stdout
+    assert out.startswith("zsrs experiments: series (zsmalloc accounting) vs pre-series")

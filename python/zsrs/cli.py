@@ -237,9 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     n.add_argument("--seconds", type=int, default=None, help="stop after this long")
     n.set_defaults(func=nbd)
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        # The main job is the default: `zsrs --scale 1 --plot out.png` runs the experiments.
+        argv = ["experiments", *argv]
     args = p.parse_args(argv)
-    if args.cmd is None:
-        args = p.parse_args(["experiments", *(argv or [])])
     try:
         return args.func(args)
     except _zsrs.ZsError as e:
