@@ -53,6 +53,10 @@ def test_pages_bytes_and_errors():
         zr.write(256, page)  # past the end of a 1 MiB device
     zr.write_file("reset", "1")
     assert zr.disksize == 0
+    with pytest.raises(zsrs.KernelError) as e:
+        zr.write_file("disksize", "1E")  # the slot table cannot be allocated: ENOMEM, no abort
+    assert e.value.errno_name == "ENOMEM"
+    assert zr.disksize == 0
     zr.write_file("comp_algorithm", "zstd")
     zr.write_file("disksize", "2M")
     assert "[zstd]" in zr.read_file("comp_algorithm")

@@ -63,7 +63,9 @@ impl PyZram {
         let mem = match memory {
             Some(m) => m.inner.clone(),
             None => {
-                let pages = (size.unwrap_or(256 << 20) / 4096 * 2).max(1 << 12) as usize;
+                // Twice the disk, in frames that are only booked until touched; capped so that a
+                // huge disksize meets the device's own ENOMEM rather than this bookkeeping.
+                let pages = (size.unwrap_or(256 << 20) / 4096 * 2).clamp(1 << 12, 1 << 32) as usize;
                 Arc::new(Memory::new(&[pages], 4096).py_err()?)
             }
         };

@@ -264,6 +264,12 @@ impl Zram {
         let disksize = disksize.div_ceil(ps) * ps;
         let nr = usize::try_from(disksize / ps)
             .map_err(|_| errno(Errno::ENOMEM, "disksize too large"))?;
+        // The slot table is the kernel's vzalloc: a size it cannot get is -ENOMEM, not an abort.
+        let mut slots: Vec<Slot> = Vec::new();
+        slots
+            .try_reserve_exact(nr)
+            .map_err(|_| errno(Errno::ENOMEM, "cannot allocate the slot table"))?;
+        slots.resize(nr, Slot::default());
         let mut pcfg = PoolConfig::new(&self.cfg.name);
         pcfg.profile = self.cfg.profile;
         pcfg.chain_size = self.cfg.chain_size;
@@ -278,7 +284,7 @@ impl Zram {
         }
         st.huge_class_size = pool.huge_class_size();
         st.pool = Some(pool);
-        st.slots = vec![Slot::default(); nr];
+        st.slots = slots;
         st.comps = comps;
         st.num_active_comps = active;
         st.disksize = disksize;
