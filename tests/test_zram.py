@@ -9,6 +9,8 @@ import pytest
 
 import zsrs
 
+PAGE_SIZE = 4096
+
 KERNEL_MM_STAT = (
     "81920000 42147012 44089344        0 44089344        5        0     2483     2483\n"
 )
@@ -103,3 +105,16 @@ def test_nbd_export_with_qemu_clients(tmp_path, qemu):
     mm = zr.mm_stat()
     assert mm["same_pages"] >= zero
     assert mm["orig_data_size"] == n * 4096
+
+
+def test_a_refused_write_under_mem_limit_keeps_the_old_page_and_says_enomem():
+    zr = zsrs.Zram(disksize="1M")
+    rng = np.random.default_rng(7)
+    old = rng.integers(0, 256, PAGE_SIZE, dtype=np.uint8).tobytes()
+    zr.write(0, old)
+    zr.write_file("mem_limit", "4K")
+    with pytest.raises(zsrs.LimitExceeded) as e:
+        zr.write(0, rng.integers(0, 256, PAGE_SIZE, dtype=np.uint8).tobytes())
+    assert e.value.errno_name == "ENOMEM"
+    assert zr.read(0) == old
+    assert zr.io_stat()["failed_writes"] == 1

@@ -66,7 +66,9 @@ create_exception!(
 /// Converts a core error into its Python exception.
 pub fn to_py(e: ZsError) -> PyErr {
     let msg = e.to_string();
-    match e {
+    // Every error carries the errno the kernel would return for it (EINVAL, ENOMEM, EBUSY…).
+    let errno = e.errno();
+    let err = match e {
         ZsError::InvalidHandle(_) => InvalidHandle::new_err(msg),
         ZsError::InvalidSize(..) => InvalidSize::new_err(msg),
         ZsError::ObjectTooLarge(..) => ObjectTooLarge::new_err(msg),
@@ -76,16 +78,14 @@ pub fn to_py(e: ZsError) -> PyErr {
         ZsError::Compression(_) => CompressionError::new_err(msg),
         ZsError::InvalidArgument(_) => InvalidArgument::new_err(msg),
         ZsError::Io(_) => ZsIoError::new_err(msg),
-        ZsError::Errno(errno, _) => {
-            let err = KernelError::new_err(msg);
-            Python::with_gil(|py| {
-                let v = err.value(py);
-                let _ = v.setattr("errno", errno.code());
-                let _ = v.setattr("errno_name", errno.name());
-            });
-            err
-        }
-    }
+        ZsError::Errno(..) => KernelError::new_err(msg),
+    };
+    Python::with_gil(|py| {
+        let v = err.value(py);
+        let _ = v.setattr("errno", errno.code());
+        let _ = v.setattr("errno_name", errno.name());
+    });
+    err
 }
 
 /// `Result` → `PyResult`.
