@@ -118,3 +118,27 @@ def test_a_refused_write_under_mem_limit_keeps_the_old_page_and_says_enomem():
     assert e.value.errno_name == "ENOMEM"
     assert zr.read(0) == old
     assert zr.io_stat()["failed_writes"] == 1
+
+
+def test_zsrs_nbd_command_serves_a_device(qemu):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zsrs", "nbd", "--disksize", "4M", "--port", "0", "--seconds", "20"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        url = line.split(" at ")[1].split(";")[0]
+        assert url.startswith("nbd://127.0.0.1:")
+        subprocess.run(
+            ["qemu-io", "-f", "raw", "-c", "write -P 0x33 0 64k", "-c", "read -P 0x33 0 64k", url],
+            check=True,
+            capture_output=True,
+        )
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "mm_stat:" in out

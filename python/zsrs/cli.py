@@ -154,8 +154,14 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def nbd(args: argparse.Namespace) -> int:
-    """Serve a zram device over NBD until interrupted."""
+    """Serve a zram device over NBD until interrupted (Ctrl-C or SIGTERM)."""
+    import signal
     import time
+
+    def stop(_sig, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
     zr = _zsrs.Zram(disksize=args.disksize, comp_algorithm=args.algorithm, kernel=args.kernel)
     srv = zr.serve_nbd(args.host, args.port)
