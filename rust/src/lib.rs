@@ -7,7 +7,8 @@
 //! a swap layer with real backing files), `zram` (the compressed block
 //! device), `nbd` (an NBD server for zram devices). The `py` module, built only with the
 //! `python` feature, is the sole place that knows about Python.
-// The core is safe Rust; only the binding layer's generated glue may hold `unsafe`.
+// The core is safe Rust: every module below is compiled with forbid(unsafe_code); only the
+// binding layer, whose glue pyo3 generates, is exempt.
 #[forbid(unsafe_code)]
 pub mod compress;
 #[forbid(unsafe_code)]
