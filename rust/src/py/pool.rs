@@ -15,7 +15,7 @@ use super::errors::{to_py, IntoPy};
 use super::memory::PyMemory;
 use crate::error::ZsError;
 use crate::memcg::MemcgId;
-use crate::zsmalloc::{Accounting, ChainRule, Geometry, Pool, PoolConfig, Profile};
+use crate::zsmalloc::{Accounting, ChainRule, Pool, PoolConfig, Profile};
 
 /// A zsmalloc pool over simulated memory.
 #[pyclass(name = "Pool", module = "zsrs", frozen)]
@@ -418,10 +418,9 @@ pub fn class_table<'py>(
     class_delta: Option<usize>,
     chain_rule: Option<&str>,
 ) -> PyResult<(Vec<Bound<'py, PyDict>>, usize)> {
-    let cfg = config("table", kernel, chain_size, class_delta, chain_rule)?;
-    let chain = cfg.chain_size.unwrap_or(cfg.profile.default_chain_size());
-    let rule = cfg.chain_rule.unwrap_or(cfg.profile.chain_rule());
-    let g = Geometry::new(page_size, chain, class_delta, rule).py_err()?;
+    let g = config("table", kernel, chain_size, class_delta, chain_rule)?
+        .geometry(page_size)
+        .py_err()?;
     let rows = g
         .classes
         .iter()

@@ -28,23 +28,10 @@ impl Pool {
         nid: usize,
         memcg: Option<MemcgId>,
     ) -> std::result::Result<u64, MallocWriteError> {
-        self.check_size(data.len())
-            .and_then(|_| self.mem.check_nid(nid))
-            .map_err(MallocWriteError::Malloc)?;
-        let mut inner = self.lock();
-        let handle = self
-            .malloc_locked(&mut inner, data.len(), nid)
-            .map_err(MallocWriteError::Malloc)?;
-        let cell = handle as u32;
-        if let Some(m) = memcg {
-            if let Err(e) = self.charge_cell(&mut inner, cell, m) {
-                self.free_cell(&mut inner, cell);
-                return Err(MallocWriteError::Write(e));
-            }
-        }
-        self.write_cell(&mut inner, cell, handle, data)
-            .map_err(MallocWriteError::Write)?;
-        Ok(handle)
+        self.malloc_write_with(data, nid, |inner, cell| match memcg {
+            Some(m) => self.charge_cell(inner, cell, m),
+            None => Ok(()),
+        })
     }
 
     /// `malloc_write_owned` for a caller holding the owner's objcg reference already (zswap's
@@ -56,6 +43,21 @@ impl Pool {
         nid: usize,
         objcg: Option<ObjcgId>,
     ) -> std::result::Result<u64, MallocWriteError> {
+        self.malloc_write_with(data, nid, |inner, cell| {
+            match (objcg, self.acct.cgroups()) {
+                (Some(o), Some(cg)) => self.charge_cell_objcg(cg, inner, cell, Some(o)),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    /// malloc, `charge`, write under one lock; an object whose charge fails is freed again.
+    fn malloc_write_with(
+        &self,
+        data: &[u8],
+        nid: usize,
+        charge: impl FnOnce(&mut Inner, u32) -> Result<()>,
+    ) -> std::result::Result<u64, MallocWriteError> {
         self.check_size(data.len())
             .and_then(|_| self.mem.check_nid(nid))
             .map_err(MallocWriteError::Malloc)?;
@@ -64,11 +66,9 @@ impl Pool {
             .malloc_locked(&mut inner, data.len(), nid)
             .map_err(MallocWriteError::Malloc)?;
         let cell = handle as u32;
-        if let (Some(o), Some(cg)) = (objcg, self.acct.cgroups()) {
-            if let Err(e) = self.charge_cell_objcg(cg, &mut inner, cell, Some(o)) {
-                self.free_cell(&mut inner, cell);
-                return Err(MallocWriteError::Write(e));
-            }
+        if let Err(e) = charge(&mut inner, cell) {
+            self.free_cell(&mut inner, cell);
+            return Err(MallocWriteError::Write(e));
         }
         self.write_cell(&mut inner, cell, handle, data)
             .map_err(MallocWriteError::Write)?;

@@ -47,6 +47,16 @@ impl PoolConfig {
     }
 }
 
+impl PoolConfig {
+    /// The class table this configuration gives at `page_size`: the profile's defaults filled
+    /// in for whatever is left unset.
+    pub fn geometry(&self, page_size: usize) -> Result<Geometry> {
+        let chain = self.chain_size.unwrap_or(self.profile.default_chain_size());
+        let rule = self.chain_rule.unwrap_or(self.profile.chain_rule());
+        Geometry::new(page_size, chain, self.class_delta, rule)
+    }
+}
+
 /// Live state of one representative size class.
 #[derive(Debug)]
 pub(crate) struct ClassState {
@@ -213,9 +223,7 @@ const GEN_SHIFT: u32 = 32;
 impl Pool {
     /// Creates a pool (`zs_create_pool`).
     pub fn new(mem: Arc<Memory>, cfg: PoolConfig) -> Result<Self> {
-        let chain = cfg.chain_size.unwrap_or(cfg.profile.default_chain_size());
-        let rule = cfg.chain_rule.unwrap_or(cfg.profile.chain_rule());
-        let geom = Geometry::new(mem.page_size(), chain, cfg.class_delta, rule)?;
+        let geom = cfg.geometry(mem.page_size())?;
         let mut classes = Vec::new();
         let mut class_of = vec![0u16; geom.classes.len()];
         for c in geom.distinct() {
