@@ -53,26 +53,21 @@ fn objects_round_trip_including_spanning_ones_on_two_nodes() {
 
 #[test]
 fn combined_malloc_write_and_in_place_reads_match_the_separate_calls() {
-    // Class 48 slots: object 85 spans pages 0 and 1, so read_with must hand out a copy for it
-    // and the frame bytes themselves for the others; a combined malloc+write must land in the
-    // same slots as malloc then write.
+    // Class 48 slots: object 85 spans pages 0 and 1, and read_with must hand out its bytes whole
+    // like the others'; a combined malloc+write must land in the same slots as malloc then write.
     let (a, b) = (pool_on(&[64]), pool_on(&[64]));
-    let mut scratch = Vec::new();
     for k in 0..256u64 {
         let data = pattern(40, k);
         let ha = a.malloc(40, 0).unwrap();
         a.write(ha, &data).unwrap();
         let hb = b.malloc_write_owned(&data, 0, None).unwrap();
-        assert_eq!(b.read_with(hb, &mut scratch, |s| s.to_vec()).unwrap(), data);
+        assert_eq!(b.read_with(hb, |s| s.to_vec()).unwrap(), data);
         assert_eq!(a.read(ha).unwrap(), b.read(hb).unwrap());
     }
     assert_eq!(a.zspages(1).unwrap(), b.zspages(1).unwrap());
     // An allocated but never written object reads as zeros through either call.
     let h = b.malloc(100, 0).unwrap();
-    assert_eq!(
-        b.read_with(h, &mut scratch, |s| s.to_vec()).unwrap(),
-        vec![0; 100]
-    );
+    assert_eq!(b.read_with(h, |s| s.to_vec()).unwrap(), vec![0; 100]);
     b.check_invariants().unwrap();
 }
 
@@ -412,4 +407,59 @@ fn dropping_a_pool_returns_its_frames() {
         assert!(mem.node_stats().iter().map(|s| s.used).sum::<usize>() > 0);
     }
     assert_eq!(mem.node_stats().iter().map(|s| s.used).sum::<usize>(), 0);
+}
+
+#[test]
+fn read_free_each_hands_out_objects_in_order_and_frees_only_those_accepted() {
+    let pool = pool_on(&[64]);
+    // Sizes across classes, spanning objects among them (class 2048 + 8 spans pages).
+    let sizes = [40usize, 3000, 2000, 100, 2000, 4096, 700];
+    let hs: Vec<u64> = sizes
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| {
+            pool.malloc_write_owned(&pattern(n, k as u64), 0, None)
+                .unwrap()
+        })
+        .collect();
+    let unwritten = pool.malloc(64, 0).unwrap();
+    let mut all = hs.clone();
+    all.push(unwritten);
+    let mut seen = Vec::new();
+    pool.read_free_each(&all, |i, bytes| {
+        seen.push((i, bytes.to_vec()));
+        i % 2 == 0
+    })
+    .unwrap();
+    for (k, (i, bytes)) in seen.iter().enumerate() {
+        assert_eq!(*i, k);
+        let want = if k < sizes.len() {
+            pattern(sizes[k], k as u64)
+        } else {
+            vec![0; 64]
+        };
+        assert_eq!(bytes, &want, "object {k}");
+    }
+    assert_eq!(seen.len(), all.len());
+    for (k, &h) in all.iter().enumerate() {
+        assert_eq!(
+            pool.read(h).is_ok(),
+            k % 2 == 1,
+            "object {k} freed iff accepted"
+        );
+    }
+    // A bad handle anywhere: nothing is read or freed.
+    let mut calls = 0;
+    let r = pool.read_free_each(&[hs[1], hs[0]], |_, _| {
+        calls += 1;
+        true
+    });
+    assert!(matches!(r, Err(ZsError::InvalidHandle(_))));
+    assert_eq!(calls, 0);
+    assert_eq!(pool.read(hs[1]).unwrap(), pattern(3000, 1));
+    // A handle twice: the first turn frees it, the second fails as freed.
+    let r = pool.read_free_each(&[hs[1], hs[1]], |_, _| true);
+    assert!(matches!(r, Err(ZsError::InvalidHandle(_))));
+    assert!(pool.read(hs[1]).is_err());
+    pool.check_invariants().unwrap();
 }

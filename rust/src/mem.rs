@@ -5,7 +5,7 @@
 //! layer keeps only the books — which PFNs are free on which node — behind one mutex, so that the
 //! hot paths of its users touch it only when a frame is born, dies or moves.
 
-use std::sync::Mutex;
+use crate::sync::{Lock, LockGuard};
 
 use crate::error::{Result, ZsError};
 
@@ -21,6 +21,17 @@ pub struct Frame {
     pub nid: usize,
     /// The page's contents.
     pub data: Box<[u8]>,
+}
+
+/// A page frame whose bytes live elsewhere: its number and node. zsmalloc keeps the bytes of a
+/// zspage's pages side by side in one buffer of its own (an object that spans two pages is then
+/// one slice), so it takes frames as numbers only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRef {
+    /// Page frame number (unique in its `Memory`).
+    pub pfn: Pfn,
+    /// NUMA node of the frame.
+    pub nid: usize,
 }
 
 /// Per-node counts, as `node_stats()` reports them.
@@ -56,7 +67,7 @@ impl Node {
 #[derive(Debug)]
 pub struct Memory {
     page_size: usize,
-    nodes: Mutex<Vec<Node>>,
+    nodes: Lock<Vec<Node>>,
     bases: Vec<Pfn>,
     /// Σ capacities, fixed at creation: zswap reads it on every store (its pool limit).
     total: usize,
@@ -91,7 +102,7 @@ impl Memory {
         }
         Ok(Self {
             page_size,
-            nodes: Mutex::new(nodes),
+            nodes: Lock::new(nodes),
             bases,
             total: capacities.iter().sum(),
         })
@@ -124,9 +135,8 @@ impl Memory {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Node>> {
-        // A poisoned lock only means another thread panicked mid-update of plain counters.
-        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> LockGuard<'_, Vec<Node>> {
+        self.nodes.lock()
     }
 
     /// Checks that `nid` names a node.
@@ -187,20 +197,75 @@ impl Memory {
             .ok_or_else(|| ZsError::OutOfMemory(format!("node {nid} is full")))
     }
 
-    fn take(node: &mut Node, nid: usize, page_size: usize) -> Option<Frame> {
-        let pfn = if let Some(p) = node.free.pop() {
-            p
+    fn take_pfn(node: &mut Node) -> Option<Pfn> {
+        if let Some(p) = node.free.pop() {
+            Some(p)
         } else if node.next_fresh < node.capacity {
             node.next_fresh += 1;
-            node.base + node.next_fresh as u64 - 1
+            Some(node.base + node.next_fresh as u64 - 1)
         } else {
-            return None;
-        };
+            None
+        }
+    }
+
+    fn take(node: &mut Node, nid: usize, page_size: usize) -> Option<Frame> {
+        let pfn = Self::take_pfn(node)?;
         let data = node
             .spare
             .pop()
             .unwrap_or_else(|| vec![0u8; page_size].into_boxed_slice());
         Some(Frame { pfn, nid, data })
+    }
+
+    /// Allocates `n` frames as numbers only (see [`PageRef`]), from `nid` first with the same
+    /// fallback as `alloc_frames`, appending them to `out`; all or nothing.
+    pub fn alloc_pages(&self, nid: usize, n: usize, out: &mut Vec<PageRef>) -> Result<()> {
+        self.check_nid(nid)?;
+        let mut nodes = self.lock();
+        let nr = nodes.len();
+        let start = out.len();
+        'next: for _ in 0..n {
+            for k in 0..nr {
+                let id = (nid + k) % nr;
+                if let Some(pfn) = Self::take_pfn(&mut nodes[id]) {
+                    out.push(PageRef { pfn, nid: id });
+                    continue 'next;
+                }
+            }
+            for p in out.drain(start..) {
+                nodes[p.nid].free.push(p.pfn);
+            }
+            return Err(ZsError::OutOfMemory(format!("all {nr} nodes are full")));
+        }
+        Ok(())
+    }
+
+    /// Allocates one frame number on exactly `nid` (`__GFP_THISNODE`), as page migration does.
+    pub fn alloc_page_on(&self, nid: usize) -> Result<PageRef> {
+        self.check_nid(nid)?;
+        let mut nodes = self.lock();
+        Self::take_pfn(&mut nodes[nid])
+            .map(|pfn| PageRef { pfn, nid })
+            .ok_or_else(|| ZsError::OutOfMemory(format!("node {nid} is full")))
+    }
+
+    /// Returns every frame number of `pages` (left empty) to its node.
+    pub fn free_pages(&self, pages: &mut Vec<PageRef>) {
+        let mut nodes = self.lock();
+        for p in pages.drain(..) {
+            Self::give_back_pfn(&mut nodes, p);
+        }
+    }
+
+    /// Returns one frame number to its node.
+    pub fn free_page(&self, page: PageRef) {
+        Self::give_back_pfn(&mut self.lock(), page);
+    }
+
+    fn give_back_pfn(nodes: &mut [Node], p: PageRef) {
+        let node = &mut nodes[p.nid];
+        debug_assert!(p.pfn >= node.base && p.pfn < node.base + node.capacity as u64);
+        node.free.push(p.pfn);
     }
 
     /// Returns a frame to its node.
@@ -276,6 +341,34 @@ mod tests {
         for fr in [a, c, d, e, f] {
             m.free_frame(fr);
         }
+    }
+
+    #[test]
+    fn page_numbers_share_the_frame_pool_and_are_all_or_nothing() {
+        let m = Memory::new(&[2, 3], 4096).unwrap();
+        let f = m.alloc_frame(0).unwrap();
+        let mut pages = Vec::new();
+        m.alloc_pages(0, 3, &mut pages).unwrap();
+        let got: Vec<(Pfn, usize)> = pages.iter().map(|p| (p.pfn, p.nid)).collect();
+        assert_eq!(got, [(1, 0), (2, 1), (3, 1)]);
+        // Two more do not fit (one frame is left): nothing is taken.
+        assert!(matches!(
+            m.alloc_pages(1, 2, &mut pages),
+            Err(ZsError::OutOfMemory(_))
+        ));
+        assert_eq!(pages.len(), 3);
+        assert_eq!(m.node_stats()[1].used, 2);
+        assert!(matches!(m.alloc_page_on(0), Err(ZsError::OutOfMemory(_))));
+        let on1 = m.alloc_page_on(1).unwrap();
+        assert_eq!((on1.pfn, on1.nid), (4, 1));
+        m.free_page(on1);
+        m.free_pages(&mut pages);
+        assert!(pages.is_empty());
+        assert_eq!(m.node_stats()[1].used, 0);
+        // Freed numbers come back last-freed first, to frames and page numbers alike.
+        assert_eq!(m.alloc_frame(1).unwrap().pfn, 3);
+        m.free_frame(f);
+        assert_eq!(m.alloc_page_on(0).unwrap().pfn, 0);
     }
 
     #[test]

@@ -518,31 +518,3 @@ fn extra_items_are_registered_and_rendered() {
         .unwrap()
         .ends_with("nr_balloon_pages 0\nnr_zram_b 2\n"));
 }
-
-/// The seed's experiments 4/5: 100 cgroups on 2 nodes, files read 10 000 times.
-#[test]
-#[ignore = "timing, run with --ignored --nocapture"]
-fn read_cost_with_100_cgroups() {
-    let c = cg();
-    let ids: Vec<MemcgId> = (0..100)
-        .map(|i| c.create(&format!("/g{i}")).unwrap())
-        .collect();
-    let zswap = c.items().zswap;
-    for (i, &m) in ids.iter().enumerate() {
-        c.mod_memcg_lruvec_state(m, i % 2, zswap, 1000).unwrap();
-    }
-    for (file, m) in [("memory.stat", ids[50]), ("memory.numa_stat", ids[50])] {
-        let t = std::time::Instant::now();
-        let mut n = 0;
-        for _ in 0..10_000 {
-            n += c.read_file(m, file).unwrap().len();
-        }
-        println!("{file}: 10000 reads in {:?} ({n} bytes)", t.elapsed());
-    }
-    let t = std::time::Instant::now();
-    for i in 0..1_000_000 {
-        c.mod_memcg_lruvec_state(ids[i % 100], i % 2, zswap, 1)
-            .unwrap();
-    }
-    println!("1e6 lruvec updates in {:?}", t.elapsed());
-}

@@ -124,7 +124,6 @@ impl Pool {
     pub(crate) fn migrate_zspage(&self, inner: &mut Inner, src: u32, dst: u32) -> bool {
         let ci = inner.zspages.get(src).class as usize;
         let (size, objs) = (inner.classes[ci].size, inner.classes[ci].objs_per_zspage);
-        let page_size = self.geom.page_size;
         let mut buf = vec![0u8; size];
         let legacy = self.profile == Profile::Legacy;
         for idx in 0..objs as u32 {
@@ -135,12 +134,8 @@ impl Pool {
             if legacy && inner.zspages.get(dst).inuse as usize == objs {
                 return false;
             }
-            super::zspage::copy_from_chain(
-                &inner.zspages.get(src).frames,
-                page_size,
-                idx as usize * size,
-                &mut buf,
-            );
+            let from = idx as usize * size;
+            buf.copy_from_slice(&inner.zspages.get(src).data[from..from + size]);
             let o = inner
                 .zspages
                 .get(src)
@@ -158,12 +153,8 @@ impl Pool {
                 inner.zspages.get_mut(dst).objcgs[new_idx as usize] = o;
                 self.mod_slot_stats(inner, dst, new_idx, o, 1);
             }
-            super::zspage::copy_to_chain(
-                &mut inner.zspages.get_mut(dst).frames,
-                page_size,
-                new_idx as usize * size,
-                &buf,
-            );
+            let to = new_idx as usize * size;
+            inner.zspages.get_mut(dst).data[to..to + size].copy_from_slice(&buf);
             inner.zspages.get_mut(src).push_free(idx);
             let h = &mut inner.handles[cell as usize];
             h.zspage = dst;

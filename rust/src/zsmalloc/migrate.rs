@@ -1,6 +1,7 @@
 //! Page migration (`zs_page_migrate`): one frame of a zspage moves to a new frame, possibly on
-//! another NUMA node. The bytes move with the frame; handles stay valid because they name a
-//! (zspage, slot), never a frame. Objects that merely end in the moved page are untouched, as in
+//! another NUMA node. The bytes move with the frame (they stay at their place in the zspage's
+//! buffer, which is what the kernel's copy to the new page amounts to); handles stay valid
+//! because they name a (zspage, slot), never a frame. Objects that merely end in the moved page are untouched, as in
 //! the kernel, which rewrites only the handles of objects that start in it.
 
 use super::pool::Pool;
@@ -17,14 +18,13 @@ impl Pool {
         let (zid, page) = inner.pfn_owner(pfn).ok_or_else(|| {
             ZsError::InvalidArgument(format!("pfn {pfn} is not a page of pool {}", self.name()))
         })?;
-        let mut new = self.mem.alloc_frame_on(to_node)?;
+        let new = self.mem.alloc_page_on(to_node)?;
         // Patch 11: objects with bytes on this page leave the old split and join the new one.
         let owned = self.owned_slots_on_page(&inner, zid, page as usize);
         for &(idx, o) in &owned {
             self.mod_slot_stats(&inner, zid, idx, o, -1);
         }
         let z = inner.zspages.get_mut(zid);
-        new.data.copy_from_slice(&z.frames[page as usize].data);
         let new_pfn = new.pfn;
         let old = std::mem::replace(&mut z.frames[page as usize], new);
         inner.set_pfn_owner(old.pfn, (NONE, 0));
@@ -34,7 +34,7 @@ impl Pool {
         for &(idx, o) in &owned {
             self.mod_slot_stats(&inner, zid, idx, o, 1);
         }
-        self.mem.free_frame(old);
+        self.mem.free_page(old);
         Ok(new_pfn)
     }
 

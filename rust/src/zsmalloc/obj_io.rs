@@ -6,9 +6,9 @@
 //! they only save the lock round trips and handle decodes between them.
 
 use super::pool::{HandleCell, Inner, Pool};
-use super::zspage::{copy_from_chain, copy_to_chain, zero_chain};
 use crate::error::{Result, ZsError};
 use crate::memcg::{MemcgId, ObjcgId};
+use crate::prefetch::prefetch;
 
 /// Why `malloc_write_owned` failed: in the allocation (nothing happened), or in the accounting
 /// step after it (the object was freed again, as a consumer freeing it on error would).
@@ -75,32 +75,64 @@ impl Pool {
         Ok(handle)
     }
 
-    /// Calls `f` with the object's bytes (`zs_obj_read_begin` … `zs_obj_read_end`): straight
-    /// from its frame when it lies in one, else from a copy in `scratch` (a spanning object).
-    /// `f` runs under the pool lock, so it must not call into the pool.
-    pub fn read_with<R>(
-        &self,
-        handle: u64,
-        scratch: &mut Vec<u8>,
-        f: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R> {
+    /// Calls `f` with the object's bytes in place (`zs_obj_read_begin` … `zs_obj_read_end`),
+    /// spanning objects included: a zspage's pages are one buffer. `f` runs under the pool
+    /// lock, so it must not call into the pool.
+    pub fn read_with<R>(&self, handle: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
         let inner = self.lock();
         let cell = self.decode(&inner, handle)?;
-        let c = inner.handles[cell as usize];
-        let len = c.len as usize;
-        if c.written {
-            let z = inner.zspages.get(c.zspage);
-            let start = self.payload_start(&inner.classes[z.class as usize], c.idx);
-            let ps = self.geom.page_size;
-            let (p, o) = (start / ps, start % ps);
-            if o + len <= ps {
-                return Ok(f(&z.frames[p].data[o..o + len]));
+        Ok(match self.object_bytes(&inner, cell) {
+            Some(bytes) => f(bytes),
+            // Allocated, never written: reads as zeros (a rare path, so a fresh buffer).
+            None => f(&vec![0u8; inner.handles[cell as usize].len as usize]),
+        })
+    }
+
+    /// `read_with` then `zs_free` (an exclusive load: zswap's `zswap_load` followed by its
+    /// `zswap_entry_free`) for several objects in order under one lock: `f(i, bytes)` for
+    /// object `i`, which is freed when `f` returns true. While `f` works on one object the next one's
+    /// bytes are prefetched. Every handle is checked before any is read; a handle that appears
+    /// twice fails as freed when its second turn comes, after the objects before it were done.
+    pub fn read_free_each(
+        &self,
+        handles: &[u64],
+        mut f: impl FnMut(usize, &[u8]) -> bool,
+    ) -> Result<()> {
+        let mut inner = self.lock();
+        for &h in handles {
+            self.decode(&inner, h)?;
+        }
+        for (i, &h) in handles.iter().enumerate() {
+            let cell = self.decode(&inner, h)?;
+            if let Some(&next) = handles.get(i + 1) {
+                if let Some(bytes) = self
+                    .decode(&inner, next)
+                    .ok()
+                    .and_then(|c| self.object_bytes(&inner, c))
+                {
+                    prefetch(bytes);
+                }
+            }
+            let ok = match self.object_bytes(&inner, cell) {
+                Some(bytes) => f(i, bytes),
+                None => f(i, &vec![0u8; inner.handles[cell as usize].len as usize]),
+            };
+            if ok {
+                self.free_cell(&mut inner, cell);
             }
         }
-        scratch.clear();
-        scratch.resize(len, 0);
-        self.read_cell(&inner, cell, scratch);
-        Ok(f(scratch))
+        Ok(())
+    }
+
+    /// A written object's bytes in place; None for one never written.
+    fn object_bytes<'a>(&self, inner: &'a Inner, cell: u32) -> Option<&'a [u8]> {
+        let c = inner.handles[cell as usize];
+        if !c.written {
+            return None;
+        }
+        let z = inner.zspages.get(c.zspage);
+        let start = self.payload_start(&inner.classes[z.class as usize], c.idx);
+        Some(&z.data[start..start + c.len as usize])
     }
 
     /// Writes `data` at the start of the object (`zs_obj_write`); the rest of the object, if
@@ -142,17 +174,12 @@ impl Pool {
     ) -> Result<()> {
         self.check_fits(inner, cell, handle, data.len())?;
         let c = inner.handles[cell as usize];
-        let page_size = self.geom.page_size;
         let z = inner.zspages.get(c.zspage);
         let start = self.payload_start(&inner.classes[z.class as usize], c.idx);
-        let z = inner.zspages.get_mut(c.zspage);
-        copy_to_chain(&mut z.frames, page_size, start, data);
-        zero_chain(
-            &mut z.frames,
-            page_size,
-            start + data.len(),
-            c.len as usize - data.len(),
-        );
+        let obj = &mut inner.zspages.get_mut(c.zspage).data[start..start + c.len as usize];
+        let (head, tail) = obj.split_at_mut(data.len());
+        head.copy_from_slice(data);
+        tail.fill(0);
         inner.handles[cell as usize].written = true;
         Ok(())
     }
@@ -196,7 +223,7 @@ impl Pool {
         }
         let z = inner.zspages.get(c.zspage);
         let start = self.payload_start(&inner.classes[z.class as usize], c.idx);
-        copy_from_chain(&z.frames, self.geom.page_size, start, out);
+        out.copy_from_slice(&z.data[start..start + out.len()]);
     }
 
     /// Writes row `k` of `rows` (each `row_len` bytes) to handle `k`, each truncated to its

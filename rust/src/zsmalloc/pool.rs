@@ -7,7 +7,9 @@
 //! does not depend on the lock layout.
 
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use crate::sync::{Lock, LockGuard};
 
 use super::geometry::{ChainRule, Geometry, HANDLE_SIZE};
 use super::memcg::Accounting;
@@ -192,7 +194,7 @@ pub struct Pool {
     pub(crate) acct: Accounting,
     name: String,
     tag: u16,
-    pub(crate) inner: Mutex<Inner>,
+    pub(crate) inner: Lock<Inner>,
     /// `inner.pages_allocated`, also kept outside the lock — the kernel's atomic
     /// `pool->pages_allocated` — so that `zs_get_total_pages` (zswap's limit check on every
     /// store) takes no lock.
@@ -203,7 +205,7 @@ impl Drop for Pool {
     /// Unlike `zs_destroy_pool`, which leaves live zspages to leak, a dropped pool frees every
     /// object — uncharging their owners — so that its frames return to the shared `Memory`.
     fn drop(&mut self) {
-        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        let inner = self.inner.get_mut();
         let mut inner = std::mem::replace(inner, Inner::empty());
         let live: Vec<u32> = (0..inner.handles.len() as u32)
             .filter(|&c| inner.handles[c as usize].live)
@@ -258,7 +260,7 @@ impl Pool {
             acct: cfg.accounting,
             name: cfg.name,
             tag,
-            inner: Mutex::new(Inner {
+            inner: Lock::new(Inner {
                 classes,
                 class_of,
                 ..Inner::empty()
@@ -292,8 +294,8 @@ impl Pool {
         self.geom.huge_class_size
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn lock(&self) -> LockGuard<'_, Inner> {
+        self.inner.lock()
     }
 
     fn encode(&self, index: u32, gen: u16) -> u64 {
@@ -425,11 +427,14 @@ impl Pool {
             inner.classes[ci].pages_per_zspage,
             inner.classes[ci].objs_per_zspage,
         );
-        let zid = inner
-            .zspages
-            .create(ci as u16, objs, self.acct.memcg_aware());
+        let zid = inner.zspages.create(
+            ci as u16,
+            objs,
+            ppz * self.geom.page_size,
+            self.acct.memcg_aware(),
+        );
         let z = inner.zspages.get_mut(zid);
-        if let Err(e) = self.mem.alloc_frames(nid, ppz, &mut z.frames) {
+        if let Err(e) = self.mem.alloc_pages(nid, ppz, &mut z.frames) {
             inner.zspages.remove(zid);
             return Err(e);
         }
@@ -500,7 +505,7 @@ impl Pool {
             inner.set_pfn_owner(f.pfn, (NONE, 0));
             self.mod_node_pages(f.nid, -1);
         }
-        self.mem.free_frames(&mut frames);
+        self.mem.free_pages(&mut frames);
         // Give the (now empty) vector back so the record keeps its capacity.
         inner.zspages.get_mut(zid).frames = frames;
         inner.zspages.remove(zid);

@@ -6,8 +6,13 @@
 //! migration) never parses payload bytes. The slot's byte position — and hence which frame, and
 //! which node, holds which byte of an object — is exactly the kernel's: slot `k` starts at byte
 //! `k * size` of the chain and its payload 8 bytes later unless the class is huge.
+//!
+//! The chain's bytes are one buffer, page after page, while its frames are numbers with nodes
+//! (`PageRef`): which page, and so which node, a byte is on follows from its offset, and an
+//! object that spans two pages — half of them, for ~2 KiB objects — is read and written as one
+//! slice instead of being gathered into a copy first.
 
-use crate::mem::Frame;
+use crate::mem::PageRef;
 
 /// "No index" marker for slots, zspages and list ends.
 pub const NONE: u32 = u32::MAX;
@@ -40,7 +45,9 @@ pub struct Zspage {
     /// serves both (the kernel keeps both in the slot's 8-byte header).
     pub slots: Vec<Slot>,
     /// The chain of frames, first page first.
-    pub frames: Vec<Frame>,
+    pub frames: Vec<PageRef>,
+    /// The chain's bytes: page `p` is `data[p * PAGE_SIZE..(p + 1) * PAGE_SIZE]`.
+    pub data: Vec<u8>,
     /// Owner of each slot's object in a memcg-aware pool (`NONE`: free slot or no cgroup);
     /// empty in other pools, which carry no array (patch 04).
     pub objcgs: Vec<u32>,
@@ -66,6 +73,7 @@ impl Zspage {
             prev: NONE,
             next: NONE,
             frames: Vec::new(),
+            data: Vec::new(),
             slots: Vec::new(),
             objcgs: Vec::new(),
         }
@@ -76,7 +84,8 @@ impl Zspage {
     /// out, so it is left off), all of it the implied `fresh` tail. The vectors keep their
     /// capacity from an earlier life; a dead zspage's slots are all free (handle `NONE`), so
     /// only slots beyond its old count need writing.
-    fn init(&mut self, class: u16, objs: usize, memcg_aware: bool) {
+    fn init(&mut self, class: u16, objs: usize, data: Vec<u8>, memcg_aware: bool) {
+        self.data = data;
         self.class = class;
         self.fullness = 0;
         self.inuse = 0;
@@ -134,42 +143,6 @@ impl Zspage {
     }
 }
 
-/// Copies `out.len()` bytes starting at chain byte `start` out of the frames.
-pub fn copy_from_chain(frames: &[Frame], page_size: usize, mut start: usize, out: &mut [u8]) {
-    let mut done = 0;
-    while done < out.len() {
-        let (p, o) = (start / page_size, start % page_size);
-        let n = (out.len() - done).min(page_size - o);
-        out[done..done + n].copy_from_slice(&frames[p].data[o..o + n]);
-        done += n;
-        start += n;
-    }
-}
-
-/// Copies `src` into the frames starting at chain byte `start`.
-pub fn copy_to_chain(frames: &mut [Frame], page_size: usize, mut start: usize, src: &[u8]) {
-    let mut done = 0;
-    while done < src.len() {
-        let (p, o) = (start / page_size, start % page_size);
-        let n = (src.len() - done).min(page_size - o);
-        frames[p].data[o..o + n].copy_from_slice(&src[done..done + n]);
-        done += n;
-        start += n;
-    }
-}
-
-/// Fills `len` bytes of the frames with zero starting at chain byte `start`.
-pub fn zero_chain(frames: &mut [Frame], page_size: usize, mut start: usize, len: usize) {
-    let mut done = 0;
-    while done < len {
-        let (p, o) = (start / page_size, start % page_size);
-        let n = (len - done).min(page_size - o);
-        frames[p].data[o..o + n].fill(0);
-        done += n;
-        start += n;
-    }
-}
-
 /// The head and length of one fullness list.
 #[derive(Debug, Clone, Copy)]
 pub struct ListHead {
@@ -196,12 +169,16 @@ pub struct ZspageSlab {
     slots: Vec<Zspage>,
     alive: Vec<bool>,
     free_ids: Vec<u32>,
+    /// Byte buffers of dead zspages by length (one list per chain length in use), so that a
+    /// zspage is born without an allocation or zeroing, as a page comes off a per-cpu list.
+    /// Like simulated RAM in `Memory`, a buffer once used stays with the pool.
+    spare: Vec<(usize, Vec<Vec<u8>>)>,
 }
 
 impl ZspageSlab {
     /// Starts a zspage of class `class` with `objs` slots; the caller pushes its frames into
     /// `frames` of the returned id. Returns the id.
-    pub fn create(&mut self, class: u16, objs: usize, memcg_aware: bool) -> u32 {
+    pub fn create(&mut self, class: u16, objs: usize, bytes: usize, memcg_aware: bool) -> u32 {
         let id = match self.free_ids.pop() {
             Some(id) => id,
             None => {
@@ -210,7 +187,15 @@ impl ZspageSlab {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.slots[id as usize].init(class, objs, memcg_aware);
+        // Like a freshly allocated page, a recycled buffer holds whatever it held before;
+        // nothing reads a slot before it is written (unwritten objects read as zeros by flag).
+        let data = self
+            .spare
+            .iter_mut()
+            .find(|(len, _)| *len == bytes)
+            .and_then(|(_, list)| list.pop())
+            .unwrap_or_else(|| vec![0u8; bytes]);
+        self.slots[id as usize].init(class, objs, data, memcg_aware);
         self.alive[id as usize] = true;
         id
     }
@@ -219,6 +204,11 @@ impl ZspageSlab {
     pub fn remove(&mut self, id: u32) {
         debug_assert!(self.alive[id as usize], "removing a dead zspage");
         debug_assert!(self.slots[id as usize].frames.is_empty());
+        let data = std::mem::take(&mut self.slots[id as usize].data);
+        match self.spare.iter_mut().find(|(len, _)| *len == data.len()) {
+            Some((_, list)) => list.push(data),
+            None => self.spare.push((data.len(), vec![data])),
+        }
         self.alive[id as usize] = false;
         self.free_ids.push(id);
     }

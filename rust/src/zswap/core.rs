@@ -9,9 +9,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
-use super::entry::Entries;
+use crate::sync::{Lock, LockGuard};
+
+use super::entry::{Entries, Entry};
 use super::stats::{inc, Counters, DEBUGFS_FILES};
 use super::swapfile::SwapDevices;
 use super::{FailPoint, SwapSlot};
@@ -107,7 +109,7 @@ pub struct Zswap {
     /// single-threaded like its max_active = 1 workqueue.
     pub(crate) worker: Mutex<Option<MemcgId>>,
     pub(crate) ctr: Counters,
-    state: Mutex<State>,
+    state: Lock<State>,
     faults: [AtomicU32; FailPoint::COUNT],
 }
 
@@ -193,13 +195,13 @@ impl Zswap {
             worker_queued: AtomicBool::new(false),
             worker: Mutex::new(None),
             ctr: Counters::default(),
-            state: Mutex::new(State::default()),
+            state: Lock::new(State::default()),
             faults: Default::default(),
         })
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn lock(&self) -> LockGuard<'_, State> {
+        self.state.lock()
     }
 
     /// PAGE_SIZE.
@@ -388,13 +390,20 @@ impl Zswap {
     /// `zswap_entry_free` of an entry already out of the index: LRU removal, zs_free (which
     /// uncharges), stored counters down.
     pub(crate) fn entry_free(&self, st: &mut State, id: u32) {
-        let e = st.entries.release(id);
+        let e = self.entry_forget(st, id);
         // The handle came from this pool and is freed only here, so this cannot fail.
         let _ = self.pool.free(e.handle);
+    }
+
+    /// `entry_free` for an entry whose object the caller has freed already (an exclusive
+    /// load frees it in the same pool call that reads it): LRU removal, counters down.
+    pub(crate) fn entry_forget(&self, st: &mut State, id: u32) -> Entry {
+        let e = st.entries.release(id);
         self.ctr.stored_pages.fetch_sub(1, Relaxed);
         if e.length as usize == self.page_size {
             self.ctr.stored_incompressible_pages.fetch_sub(1, Relaxed);
         }
+        e
     }
 
     /// Counts an event globally and on the objcg's current memcg (`count_objcg_events`), or

@@ -3,7 +3,9 @@
 //! The kernel keeps entries in xarrays (one per 2^14 slots of a swap type) and links them on a
 //! memcg- and NUMA-aware `list_lru`. Here both live in one structure guarded by the owner's lock:
 //! - a **slab** of entries addressed by `u32` ids, recycled through a free list;
-//! - an **index** from swap slot to entry id (the xarray);
+//! - an **index** from swap slot to entry id: like the xarray, leaves of 64 consecutive slots,
+//!   so that neighbouring slots — a swap device hands them out in clusters — share a leaf and
+//!   a stream of loads or stores walks memory in order instead of hashing into a big table;
 //! - intrusive doubly-linked **lists** keyed by (memcg, node): head = oldest, tail = newest.
 //!
 //! Invariants: an entry is in the index iff it is live; a live entry is linked on exactly the list
@@ -21,6 +23,87 @@ const NIL: u32 = u32::MAX;
 /// SipHash's flood resistance buys nothing against keys the simulator chooses itself. It also
 /// makes iteration order (swapoff) reproducible.
 pub(crate) type FxMap<K, V> = rustc_hash::FxHashMap<K, V>;
+
+/// Slots per index leaf (`XA_CHUNK_SIZE`).
+const LEAF_SHIFT: u32 = 6;
+const LEAF: usize = 1 << LEAF_SHIFT;
+
+/// 64 consecutive slots of one swap type: their entry ids (`NIL` when empty).
+#[derive(Debug)]
+struct Leaf {
+    ids: [u32; LEAF],
+    count: u32,
+}
+
+/// Swap slot → entry id: leaves by (type, offset / 64), found by hashing into a small map.
+#[derive(Debug, Default)]
+struct SlotIndex {
+    leaves: FxMap<(u32, u64), Box<Leaf>>,
+    len: usize,
+}
+
+impl SlotIndex {
+    fn key(slot: SwapSlot) -> ((u32, u64), usize) {
+        (
+            (slot.ty, slot.offset >> LEAF_SHIFT),
+            (slot.offset as usize) & (LEAF - 1),
+        )
+    }
+
+    fn get(&self, slot: SwapSlot) -> Option<u32> {
+        let (k, i) = Self::key(slot);
+        let id = self.leaves.get(&k)?.ids[i];
+        (id != NIL).then_some(id)
+    }
+
+    fn insert(&mut self, slot: SwapSlot, id: u32) -> Option<u32> {
+        let (k, i) = Self::key(slot);
+        let leaf = self.leaves.entry(k).or_insert_with(|| {
+            Box::new(Leaf {
+                ids: [NIL; LEAF],
+                count: 0,
+            })
+        });
+        let old = std::mem::replace(&mut leaf.ids[i], id);
+        if old == NIL {
+            leaf.count += 1;
+            self.len += 1;
+            None
+        } else {
+            Some(old)
+        }
+    }
+
+    fn remove(&mut self, slot: SwapSlot) -> Option<u32> {
+        let (k, i) = Self::key(slot);
+        let leaf = self.leaves.get_mut(&k)?;
+        let old = std::mem::replace(&mut leaf.ids[i], NIL);
+        if old == NIL {
+            return None;
+        }
+        leaf.count -= 1;
+        self.len -= 1;
+        if leaf.count == 0 {
+            self.leaves.remove(&k);
+        }
+        Some(old)
+    }
+
+    /// Every (slot, id), in slot order.
+    fn iter_sorted(&self) -> Vec<(SwapSlot, u32)> {
+        let mut keys: Vec<&(u32, u64)> = self.leaves.keys().collect();
+        keys.sort_unstable();
+        let mut out = Vec::with_capacity(self.len);
+        for k in keys {
+            for (i, &id) in self.leaves[k].ids.iter().enumerate() {
+                if id != NIL {
+                    out.push((SwapSlot::new(k.0, (k.1 << LEAF_SHIFT) | i as u64), id));
+                }
+            }
+        }
+        out
+    }
+}
 
 /// One stored page (`struct zswap_entry`).
 #[derive(Clone, Debug)]
@@ -91,14 +174,14 @@ impl Default for List {
 pub(crate) struct Entries {
     slab: Vec<Option<Entry>>,
     free: Vec<u32>,
-    index: FxMap<SwapSlot, u32>,
+    index: SlotIndex,
     lists: FxMap<(MemcgId, u32), List>,
 }
 
 impl Entries {
     /// Number of live entries.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.index.len
     }
 
     /// The entry `id` (must be live).
@@ -116,7 +199,7 @@ impl Entries {
 
     /// Id of the entry stored for `slot`.
     pub fn lookup(&self, slot: SwapSlot) -> Option<u32> {
-        self.index.get(&slot).copied()
+        self.index.get(slot)
     }
 
     /// Publishes `e` in the index (`zswap_entry_store`); returns its id and the id of the entry
@@ -138,7 +221,7 @@ impl Entries {
 
     /// Takes `slot` out of the index (`xa_erase`); the entry stays allocated until `release`.
     pub fn erase(&mut self, slot: SwapSlot) -> Option<u32> {
-        self.index.remove(&slot)
+        self.index.remove(slot)
     }
 
     /// Unlinks `id` from its list (if linked) and frees its slab cell; returns the entry.
@@ -278,9 +361,13 @@ impl Entries {
         }
     }
 
-    /// Every live entry id (for teardown and checks).
+    /// Every live entry id, in slot order (for swapoff, teardown and checks).
     pub fn ids(&self) -> Vec<u32> {
-        self.index.values().copied().collect()
+        self.index
+            .iter_sorted()
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect()
     }
 
     /// Walks every list and checks the invariants of the header; returns a description of the
@@ -308,14 +395,15 @@ impl Entries {
             }
             linked += n;
         }
-        if linked != self.index.len() as u64 {
+        let indexed = self.index.iter_sorted();
+        if linked != indexed.len() as u64 || indexed.len() != self.index.len {
             return Err(format!(
                 "{linked} linked entries but {} indexed",
-                self.index.len()
+                self.index.len
             ));
         }
-        for (slot, &id) in &self.index {
-            if self.get(id).slot != *slot {
+        for (slot, id) in indexed {
+            if self.get(id).slot != slot {
                 return Err(format!("index maps {slot:?} to entry {id} of another slot"));
             }
         }
@@ -340,6 +428,45 @@ mod tests {
             cur = (n != NIL).then_some(n);
         }
         v
+    }
+
+    #[test]
+    fn the_index_spans_leaves_and_lists_slots_in_order() {
+        let mut idx = SlotIndex::default();
+        let slots = [
+            SwapSlot::new(1, 3),
+            SwapSlot::new(0, 200),
+            SwapSlot::new(0, 63),
+            SwapSlot::new(0, 64),
+            SwapSlot::new(0, u64::MAX),
+        ];
+        for (id, &s) in slots.iter().enumerate() {
+            assert_eq!(idx.insert(s, id as u32), None);
+        }
+        assert_eq!(idx.insert(SwapSlot::new(0, 64), 9), Some(3));
+        assert_eq!(idx.len, 5);
+        assert_eq!(idx.get(SwapSlot::new(0, 65)), None);
+        assert_eq!(idx.get(SwapSlot::new(0, u64::MAX)), Some(4));
+        let order: Vec<(u32, u64, u32)> = idx
+            .iter_sorted()
+            .into_iter()
+            .map(|(s, id)| (s.ty, s.offset, id))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (0, 63, 2),
+                (0, 64, 9),
+                (0, 200, 1),
+                (0, u64::MAX, 4),
+                (1, 3, 0)
+            ]
+        );
+        assert_eq!(idx.remove(SwapSlot::new(0, 200)), Some(1));
+        assert_eq!(idx.remove(SwapSlot::new(0, 200)), None);
+        // An emptied leaf goes away.
+        assert!(!idx.leaves.contains_key(&(0, 200 >> LEAF_SHIFT)));
+        assert_eq!(idx.len, 4);
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Load (`zswap_load`, exclusive since 6.18) and invalidate (`zswap_invalidate`).
 //!
-//! Load looks the entries up under the entry lock, then decompresses outside it, straight from
-//! the pool's frame under the pool lock (`Pool::read_with`, like `zs_obj_read_begin`; a raw copy
-//! for entries of length PAGE_SIZE), then, on success, erases and frees the entry and counts
-//! `zswpin` on the entry's objcg's current memcg. A decompression failure counts
+//! A load holds the entry lock from lookup to erase, as the kernel's folio lock keeps the slot
+//! for its zswap_load: it decompresses straight from the pool's buffer and frees the object in
+//! the same pool call (`Pool::read_free_each`, like `zs_obj_read_begin` … `zs_free`; a raw copy
+//! for entries of length PAGE_SIZE), counting `zswpin` on the entry's objcg's current memcg
+//! before the free, then erases and releases the entry. A batch takes the locks once per
+//! `LOAD_CHUNK` slots, and the pool prefetches each object while the one before it is
+//! decompressed. A decompression failure counts
 //! `decompress_fail`, keeps the entry and returns `-EIO`. A miss is `-ENOENT` for the caller,
 //! who then reads the disk and records a disk swapin (`zswap_folio_swapin`).
 
@@ -16,17 +19,17 @@ use crate::error::{Errno, Result, ZsError};
 use crate::memcg::{MemcgId, ROOT_MEMCG};
 
 thread_local! {
-    /// The slots a load found and a spanning object's bytes while it is decompressed: kept
-    /// between calls so that loads allocate nothing for them.
-    static LOAD_BUF: RefCell<(Vec<Found>, Vec<u8>)> =
+    /// The entries a load found and their handles, kept between calls so that loads allocate
+    /// nothing for them.
+    static LOAD_BUF: RefCell<(Vec<Found>, Vec<u64>)> =
         const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// A slot found by a load: (row, entry id, handle).
-type Found = (usize, u32, u64);
+/// A slot a load found: (row in the chunk, entry id, objcg).
+type Found = (usize, u32, Option<u32>);
 
-/// Largest scratch buffer a thread keeps between calls (bigger batches allocate their own).
-pub(crate) const KEEP_BUF: usize = 1 << 20;
+/// Slots loaded under one hold of the entry lock.
+const LOAD_CHUNK: usize = 64;
 
 /// The outcome of loading one slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,54 +88,48 @@ impl Zswap {
         if !self.ever_enabled() {
             return Ok(());
         }
-        // (row, entry id, handle) of the slots found.
-        let (mut found, mut scratch) = LOAD_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
-        found.clear();
-        {
-            let st = self.lock();
+        let (mut found, mut handles) = LOAD_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        let chunks = slots
+            .chunks(LOAD_CHUNK)
+            .zip(out.chunks_mut(LOAD_CHUNK * ps))
+            .zip(status.chunks_mut(LOAD_CHUNK));
+        let mut result = Ok(());
+        for ((slots, out), status) in chunks {
+            let mut st = self.lock();
+            found.clear();
+            handles.clear();
             for (k, &slot) in slots.iter().enumerate() {
                 if let Some(id) = st.entries.lookup(slot) {
-                    found.push((k, id, st.entries.get(id).handle));
+                    let e = st.entries.get(id);
+                    found.push((k, id, e.objcg));
+                    handles.push(e.handle);
                 }
             }
-        }
-        // Decompressed straight from the pool's frame (a copy only for objects spanning two),
-        // outside the entry lock. An entry written back and freed meanwhile — impossible in
-        // the kernel, which holds the folio — fails to resolve its handle: the page is on
-        // disk now, so the slot reads as absent.
-        for &(k, _, handle) in &found {
-            let row = &mut out[k * ps..(k + 1) * ps];
-            status[k] = match self
-                .pool
-                .read_with(handle, &mut scratch, |src| self.decompress(src, row))
-            {
-                Ok(true) => LoadStatus::Loaded,
-                Ok(false) => LoadStatus::Failed,
-                Err(ZsError::InvalidHandle(_)) => LoadStatus::Absent,
-                Err(e) => return Err(e),
-            };
-        }
-        let mut st = self.lock();
-        for &(k, id, handle) in &found {
-            if status[k] != LoadStatus::Loaded {
-                continue;
+            result = self.pool.read_free_each(&handles, |i, src| {
+                let (k, _, objcg) = found[i];
+                let ok = self.decompress(src, &mut out[k * ps..(k + 1) * ps]);
+                if ok {
+                    self.count_objcg_event(objcg, |i| i.zswpin, 1);
+                }
+                status[k] = if ok {
+                    LoadStatus::Loaded
+                } else {
+                    LoadStatus::Failed
+                };
+                ok
+            });
+            for &(k, id, _) in &found {
+                if status[k] == LoadStatus::Loaded {
+                    st.entries.erase(slots[k]);
+                    self.entry_forget(&mut st, id);
+                }
             }
-            // The caller holds the slot (the kernel's folio lock); check anyway that the entry
-            // read is still the one published, and free only that one.
-            let same =
-                st.entries.lookup(slots[k]) == Some(id) && st.entries.get(id).handle == handle;
-            if same {
-                let objcg = st.entries.get(id).objcg;
-                self.count_objcg_event(objcg, |i| i.zswpin, 1);
-                st.entries.erase(slots[k]);
-                self.entry_free(&mut st, id);
+            if result.is_err() {
+                break;
             }
         }
-        drop(st);
-        if scratch.capacity() <= KEEP_BUF && found.capacity() <= KEEP_BUF {
-            LOAD_BUF.with(|b| *b.borrow_mut() = (found, scratch));
-        }
-        Ok(())
+        LOAD_BUF.with(|b| *b.borrow_mut() = (found, handles));
+        result
     }
 
     /// `zswap_decompress`: raw copy for PAGE_SIZE entries; false (and `decompress_fail`) on

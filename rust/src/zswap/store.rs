@@ -17,7 +17,6 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::core::{State, Zswap};
 use super::entry::Entry;
-use super::load::KEEP_BUF;
 use super::shrink::ShrinkMemcg;
 use super::stats::inc;
 use super::{FailPoint, RejectReason, StoreResult, SwapSlot};
@@ -31,6 +30,9 @@ thread_local! {
     static STORE_BUF: RefCell<(Vec<u8>, Vec<Compressed>)> =
         const { RefCell::new((Vec::new(), Vec::new())) };
 }
+
+/// Largest scratch buffer a thread keeps between calls (bigger batches allocate their own).
+const KEEP_BUF: usize = 1 << 20;
 
 /// Batches at least this large are compressed on several threads (below it, starting the
 /// threads costs more than it saves).
