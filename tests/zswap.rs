@@ -546,6 +546,48 @@ fn fact16_17_18_19_load_miss_failure_invalidate() {
     }
 }
 
+#[test]
+fn batch_load_takes_each_slot_once_and_keeps_failed_entries() {
+    for mode in MODES {
+        let w = world(mode);
+        let n = 150u64; // several lock holds of 64 slots
+        let pages: Vec<Vec<u8>> = (0..n).map(|i| page(300 + 20 * i as usize, i)).collect();
+        for (i, p) in pages.iter().enumerate() {
+            assert!(w.zs.store(s(i as u64), p, Some(w.b), 0).unwrap().stored());
+        }
+        // Slot 5 twice (exclusive: the second turn finds nothing), slot 900 never stored, and
+        // one injected decompression failure (the first entry read: slot 3).
+        let slots: Vec<SwapSlot> = [3, 5, 5, 900, 7].into_iter().map(s).collect();
+        w.zs.inject_failure(FailPoint::Decompress, 1);
+        let mut out = vec![0xAAu8; slots.len() * PS];
+        let st = w.zs.load_many(&slots, &mut out).unwrap();
+        use zsrs::zswap::LoadStatus::{Absent, Failed, Loaded};
+        assert_eq!(st, [Failed, Loaded, Absent, Absent, Loaded]);
+        assert_eq!(&out[PS..2 * PS], &pages[5][..]);
+        assert_eq!(&out[4 * PS..], &pages[7][..]);
+        assert!(
+            out[..PS].iter().all(|&b| b == 0xAA),
+            "failed rows are untouched"
+        );
+        assert!(out[2 * PS..4 * PS].iter().all(|&b| b == 0xAA));
+        assert!(w.zs.contains(s(3)) && !w.zs.contains(s(5)) && !w.zs.contains(s(7)));
+        assert_eq!((w.stat(w.b, "zswpin"), w.vm("zswpin")), (2, 2));
+        assert_eq!(w.dbg("decompress_fail"), 1);
+        // The rest, across chunk boundaries, byte for byte; the failed one loads now.
+        let rest: Vec<SwapSlot> = (0..n).filter(|i| *i != 5 && *i != 7).map(s).collect();
+        let mut out = vec![0u8; rest.len() * PS];
+        let st = w.zs.load_many(&rest, &mut out).unwrap();
+        assert!(st.iter().all(|&x| x == Loaded));
+        for (row, slot) in out.chunks(PS).zip(&rest) {
+            assert_eq!(row, &pages[slot.offset as usize][..]);
+        }
+        assert_eq!(w.stat(w.b, "zswpin"), n);
+        assert_eq!((w.stat(w.b, "zswap"), w.stat(w.b, "zswapped")), (0, 0));
+        assert_eq!((w.dbg("stored_pages"), w.zs.total_pages()), (0, 0));
+        w.check();
+    }
+}
+
 // ---------------------------------------------------------------- LRU, shrinker (20–24)
 
 #[test]

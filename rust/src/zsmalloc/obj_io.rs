@@ -8,7 +8,7 @@
 use super::pool::{HandleCell, Inner, Pool};
 use crate::error::{Result, ZsError};
 use crate::memcg::{MemcgId, ObjcgId};
-use crate::prefetch::prefetch;
+use crate::prefetch::{prefetch, prefetch_ref};
 
 /// Why `malloc_write_owned` failed: in the allocation (nothing happened), or in the accounting
 /// step after it (the object was freed again, as a consumer freeing it on error would).
@@ -89,39 +89,53 @@ impl Pool {
     }
 
     /// `read_with` then `zs_free` (an exclusive load: zswap's `zswap_load` followed by its
-    /// `zswap_entry_free`) for several objects in order under one lock: `f(i, bytes)` for
-    /// object `i`, which is freed when `f` returns true. While `f` works on one object the next one's
-    /// bytes are prefetched. Every handle is checked before any is read; a handle that appears
-    /// twice fails as freed when its second turn comes, after the objects before it were done.
+    /// `zswap_entry_free`) for several objects under one lock: `f(i, bytes)` for object `i` in
+    /// order, then the objects `f` accepted (returned true for) are freed, in order. Every
+    /// handle is checked before any is read; a handle that appears twice is read twice and
+    /// fails as freed at its second free, after the frees before it.
+    ///
+    /// The reads run as a software pipeline: the zspage record two objects ahead and the bytes
+    /// of the next one are fetched while `f` works on the current one (the objects of a stream
+    /// of loads are scattered over dozens of zspages, one per size class); the frees then run
+    /// back to back over metadata that is still in the cache.
     pub fn read_free_each(
         &self,
         handles: &[u64],
         mut f: impl FnMut(usize, &[u8]) -> bool,
     ) -> Result<()> {
         let mut inner = self.lock();
+        let mut cells = Vec::with_capacity(handles.len());
         for &h in handles {
-            self.decode(&inner, h)?;
+            cells.push(self.decode(&inner, h)?);
         }
-        for (i, &h) in handles.iter().enumerate() {
-            let cell = self.decode(&inner, h)?;
-            if let Some(&next) = handles.get(i + 1) {
-                if let Some(bytes) = self
-                    .decode(&inner, next)
-                    .ok()
-                    .and_then(|c| self.object_bytes(&inner, c))
-                {
-                    prefetch(bytes);
-                }
+        if let Some(&c) = cells.first() {
+            prefetch_ref(self.zspage_of(&inner, c));
+        }
+        let mut accepted = Vec::with_capacity(cells.len());
+        for (i, &cell) in cells.iter().enumerate() {
+            if let Some(&c) = cells.get(i + 2) {
+                prefetch_ref(self.zspage_of(&inner, c));
+            }
+            if let Some(bytes) = cells.get(i + 1).and_then(|&c| self.object_bytes(&inner, c)) {
+                prefetch(bytes);
             }
             let ok = match self.object_bytes(&inner, cell) {
                 Some(bytes) => f(i, bytes),
                 None => f(i, &vec![0u8; inner.handles[cell as usize].len as usize]),
             };
             if ok {
-                self.free_cell(&mut inner, cell);
+                accepted.push(i);
             }
         }
+        for i in accepted {
+            let cell = self.decode(&inner, handles[i])?;
+            self.free_cell(&mut inner, cell);
+        }
         Ok(())
+    }
+
+    fn zspage_of<'a>(&self, inner: &'a Inner, cell: u32) -> &'a super::zspage::Zspage {
+        inner.zspages.get(inner.handles[cell as usize].zspage)
     }
 
     /// A written object's bytes in place; None for one never written.

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use crate::sync::{Lock, LockGuard};
 
 use super::entry::{Entries, Entry};
-use super::stats::{inc, Counters, DEBUGFS_FILES};
+use super::stats::{gauge_add, inc, Counters, DEBUGFS_FILES};
 use super::swapfile::SwapDevices;
 use super::{FailPoint, SwapSlot};
 use crate::compress::{self, Compressor};
@@ -399,9 +399,9 @@ impl Zswap {
     /// load frees it in the same pool call that reads it): LRU removal, counters down.
     pub(crate) fn entry_forget(&self, st: &mut State, id: u32) -> Entry {
         let e = st.entries.release(id);
-        self.ctr.stored_pages.fetch_sub(1, Relaxed);
+        gauge_add(&self.ctr.stored_pages, -1);
         if e.length as usize == self.page_size {
-            self.ctr.stored_incompressible_pages.fetch_sub(1, Relaxed);
+            gauge_add(&self.ctr.stored_incompressible_pages, -1);
         }
         e
     }

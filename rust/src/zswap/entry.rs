@@ -122,6 +122,8 @@ pub(crate) struct Entry {
     pub nid: u32,
     /// Second-chance bit.
     pub referenced: bool,
+    /// Taken by the load in progress (a slot listed twice in one batch loads once).
+    pub claimed: bool,
     prev: u32,
     next: u32,
     linked: bool,
@@ -145,6 +147,7 @@ impl Entry {
             lru_memcg,
             nid,
             referenced: true,
+            claimed: false,
             prev: NIL,
             next: NIL,
             linked: false,

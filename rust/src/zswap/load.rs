@@ -100,16 +100,29 @@ impl Zswap {
             handles.clear();
             for (k, &slot) in slots.iter().enumerate() {
                 if let Some(id) = st.entries.lookup(slot) {
-                    let e = st.entries.get(id);
-                    found.push((k, id, e.objcg));
-                    handles.push(e.handle);
+                    let e = st.entries.get_mut(id);
+                    if !std::mem::replace(&mut e.claimed, true) {
+                        found.push((k, id, e.objcg));
+                        handles.push(e.handle);
+                    }
                 }
             }
+            // zswpin is counted per run of pages of one objcg, before the objects (which hold
+            // the objcg references) are freed.
+            let mut run: (Option<u32>, u64) = (None, 0);
+            let last = found.len().wrapping_sub(1);
             result = self.pool.read_free_each(&handles, |i, src| {
                 let (k, _, objcg) = found[i];
                 let ok = self.decompress(src, &mut out[k * ps..(k + 1) * ps]);
                 if ok {
-                    self.count_objcg_event(objcg, |i| i.zswpin, 1);
+                    if run.1 > 0 && run.0 != objcg {
+                        self.count_objcg_event(run.0, |i| i.zswpin, run.1);
+                        run.1 = 0;
+                    }
+                    run = (objcg, run.1 + 1);
+                }
+                if i == last && run.1 > 0 {
+                    self.count_objcg_event(run.0, |i| i.zswpin, run.1);
                 }
                 status[k] = if ok {
                     LoadStatus::Loaded
@@ -122,6 +135,8 @@ impl Zswap {
                 if status[k] == LoadStatus::Loaded {
                     st.entries.erase(slots[k]);
                     self.entry_forget(&mut st, id);
+                } else {
+                    st.entries.get_mut(id).claimed = false;
                 }
             }
             if result.is_err() {

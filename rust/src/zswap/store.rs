@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::core::{State, Zswap};
 use super::entry::Entry;
 use super::shrink::ShrinkMemcg;
-use super::stats::inc;
+use super::stats::{gauge_add, inc};
 use super::{FailPoint, RejectReason, StoreResult, SwapSlot};
 use crate::error::{Errno, Result, ZsError};
 use crate::memcg::{MemcgId, ObjcgId, ROOT_MEMCG};
@@ -455,9 +455,9 @@ impl Zswap {
 
     /// Counts a published, charged entry and links it on its LRU.
     fn stored(&self, st: &mut State, id: u32, dlen: usize) {
-        self.ctr.stored_pages.fetch_add(1, Relaxed);
+        gauge_add(&self.ctr.stored_pages, 1);
         if dlen == self.page_size {
-            self.ctr.stored_incompressible_pages.fetch_add(1, Relaxed);
+            gauge_add(&self.ctr.stored_incompressible_pages, 1);
         }
         st.entries.lru_add_tail(id);
     }
