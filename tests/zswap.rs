@@ -547,6 +547,58 @@ fn fact16_17_18_19_load_miss_failure_invalidate() {
 }
 
 #[test]
+fn a_large_batch_stores_exactly_as_page_by_page_stores_do() {
+    // 1500 pages (pipelined over worker threads in chunks of 256) against the same pages
+    // stored one call each: same results in order — the pool limit is reached part way — and
+    // the same counters, files and class table.
+    for mode in MODES {
+        let cfg = || ZswapConfig {
+            max_pool_percent: 10,
+            sync_shrink_worker: false,
+            ..Default::default()
+        };
+        let (a, b) = (
+            world_with(mode, &[4000], cfg()),
+            world_with(mode, &[4000], cfg()),
+        );
+        let n = 1500u64;
+        let mut pages = Vec::with_capacity(n as usize * PS);
+        for i in 0..n {
+            let p = match i % 7 {
+                0 => random_page(i),
+                k => page(150 * k as usize + (i as usize % 300), i),
+            };
+            pages.extend_from_slice(&p);
+        }
+        let slots: Vec<SwapSlot> = (0..n).map(|i| s(i * 3)).collect();
+        let batch = a.zs.store_many(&slots, &pages, Some(a.b), 0).unwrap();
+        let single: Vec<_> = slots
+            .iter()
+            .zip(pages.chunks(PS))
+            .map(|(&sl, p)| b.zs.store(sl, p, Some(b.b), 0).unwrap())
+            .collect();
+        assert_eq!(batch, single);
+        let stored = batch.iter().filter(|r| r.stored()).count();
+        assert!(stored > 300 && stored < n as usize, "{stored} stored");
+        assert_eq!(a.zs.debugfs(), b.zs.debugfs());
+        assert_eq!(a.zs.pool().classes_text(), b.zs.pool().classes_text());
+        for m in [a.a, a.b] {
+            assert_eq!(
+                a.cg.read_file(m, "memory.stat").unwrap(),
+                b.cg.read_file(m, "memory.stat").unwrap()
+            );
+        }
+        let mut out = vec![0u8; PS];
+        for (k, sl) in slots.iter().enumerate().filter(|(k, _)| batch[*k].stored()) {
+            assert!(a.zs.load(*sl, &mut out).unwrap());
+            assert_eq!(out, &pages[k * PS..(k + 1) * PS]);
+        }
+        a.check();
+        b.check();
+    }
+}
+
+#[test]
 fn batch_load_takes_each_slot_once_and_keeps_failed_entries() {
     for mode in MODES {
         let w = world(mode);

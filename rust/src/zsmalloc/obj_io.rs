@@ -89,10 +89,11 @@ impl Pool {
     }
 
     /// `read_with` then `zs_free` (an exclusive load: zswap's `zswap_load` followed by its
-    /// `zswap_entry_free`) for several objects under one lock: `f(i, bytes)` for object `i` in
-    /// order, then the objects `f` accepted (returned true for) are freed, in order. Every
-    /// handle is checked before any is read; a handle that appears twice is read twice and
-    /// fails as freed at its second free, after the frees before it.
+    /// `zswap_entry_free`) for several objects under one lock, 64 at a time: `f(i, bytes)` for
+    /// each object `i` of the 64 in order, then the ones `f` accepted (returned true for) are
+    /// freed, in order. Every handle is checked before any is read; a handle that appears twice
+    /// fails as freed at its second turn (a read, or a free within the same 64), after the
+    /// objects before it were done.
     ///
     /// The reads run as a software pipeline: the zspage record two objects ahead and the bytes
     /// of the next one are fetched while `f` works on the current one (the objects of a stream
@@ -104,32 +105,41 @@ impl Pool {
         mut f: impl FnMut(usize, &[u8]) -> bool,
     ) -> Result<()> {
         let mut inner = self.lock();
-        let mut cells = Vec::with_capacity(handles.len());
         for &h in handles {
-            cells.push(self.decode(&inner, h)?);
+            self.decode(&inner, h)?;
         }
-        if let Some(&c) = cells.first() {
+        // Decoded again where needed (the cells are in the cache now): no per-call buffers.
+        let cell_at =
+            |inner: &Inner, i: usize| handles.get(i).and_then(|&h| self.decode(inner, h).ok());
+        if let Some(c) = cell_at(&inner, 0) {
             prefetch_ref(self.zspage_of(&inner, c));
         }
-        let mut accepted = Vec::with_capacity(cells.len());
-        for (i, &cell) in cells.iter().enumerate() {
-            if let Some(&c) = cells.get(i + 2) {
-                prefetch_ref(self.zspage_of(&inner, c));
+        for (base, chunk) in handles.chunks(64).enumerate() {
+            let base = base * 64;
+            let mut accepted = 0u64;
+            for k in 0..chunk.len() {
+                let i = base + k;
+                if let Some(c) = cell_at(&inner, i + 2) {
+                    prefetch_ref(self.zspage_of(&inner, c));
+                }
+                if let Some(bytes) =
+                    cell_at(&inner, i + 1).and_then(|c| self.object_bytes(&inner, c))
+                {
+                    prefetch(bytes);
+                }
+                let cell = self.decode(&inner, handles[i])?;
+                let ok = match self.object_bytes(&inner, cell) {
+                    Some(bytes) => f(i, bytes),
+                    None => f(i, &vec![0u8; inner.handles[cell as usize].len as usize]),
+                };
+                accepted |= u64::from(ok) << k;
             }
-            if let Some(bytes) = cells.get(i + 1).and_then(|&c| self.object_bytes(&inner, c)) {
-                prefetch(bytes);
+            for (k, &h) in chunk.iter().enumerate() {
+                if accepted & (1 << k) != 0 {
+                    let cell = self.decode(&inner, h)?;
+                    self.free_cell(&mut inner, cell);
+                }
             }
-            let ok = match self.object_bytes(&inner, cell) {
-                Some(bytes) => f(i, bytes),
-                None => f(i, &vec![0u8; inner.handles[cell as usize].len as usize]),
-            };
-            if ok {
-                accepted.push(i);
-            }
-        }
-        for i in accepted {
-            let cell = self.decode(&inner, handles[i])?;
-            self.free_cell(&mut inner, cell);
         }
         Ok(())
     }

@@ -38,9 +38,9 @@ const KEEP_BUF: usize = 1 << 20;
 /// threads costs more than it saves).
 const PARALLEL_MIN_PAGES: usize = 512;
 
-/// Large batches are stored this many pages at a time, so the compressed buffer stays small and
-/// hot in cache instead of growing (and being copied) to the whole batch's size.
-const STORE_CHUNK: usize = 2048;
+/// Batches are compressed and stored this many pages at a time, so the compressed buffer stays
+/// small and hot in cache instead of growing to the whole batch's size.
+const STORE_CHUNK: usize = 256;
 
 /// A page's compression: `Ok((offset in the packed buffer, dlen))` or the compressor's errno.
 type Compressed = std::result::Result<(usize, usize), Errno>;
@@ -77,51 +77,11 @@ impl Zswap {
         }
     }
 
-    /// Compresses each page, appending the outputs to `packed` (no zeroing, no page rows).
-    /// A large batch is split over the machine's cores, as the kernel compresses on every CPU
-    /// that swaps; the results are joined in page order, so everything after compression — the
-    /// limit checks, the allocation order, the counters — is the same as for one thread.
+    /// Compresses each page, appending the outputs to `packed` (no zeroing, no page rows) and
+    /// their places or errors to `out`.
     fn compress_rows(&self, pages: &[u8], packed: &mut Vec<u8>, out: &mut Vec<Compressed>) {
         let ps = self.page_size;
         out.clear();
-        let n = pages.len() / ps;
-        let threads = if n >= PARALLEL_MIN_PAGES && self.faults_idle() {
-            std::thread::available_parallelism()
-                .map_or(1, |c| c.get())
-                .min(8)
-        } else {
-            1
-        };
-        if threads <= 1 {
-            return self.compress_seq(pages, packed, out);
-        }
-        let per = n.div_ceil(threads) * ps;
-        let parts: Vec<(Vec<u8>, Vec<Compressed>)> = std::thread::scope(|s| {
-            let workers: Vec<_> = pages
-                .chunks(per)
-                .map(|chunk| {
-                    s.spawn(move || {
-                        let (mut p, mut o) = (Vec::with_capacity(chunk.len() / 2), Vec::new());
-                        self.compress_seq(chunk, &mut p, &mut o);
-                        (p, o)
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        for (p, o) in parts {
-            let base = packed.len();
-            packed.extend_from_slice(&p);
-            out.extend(o.into_iter().map(|r| r.map(|(off, len)| (base + off, len))));
-        }
-    }
-
-    /// `compress_rows` on the calling thread.
-    fn compress_seq(&self, pages: &[u8], packed: &mut Vec<u8>, out: &mut Vec<Compressed>) {
-        let ps = self.page_size;
         if pages.len() == ps && packed.is_empty() {
             // One page: compress straight into `packed`, no staging copy.
             let r = match self.comp.compress(pages, packed) {
@@ -184,33 +144,142 @@ impl Zswap {
     ) -> Result<()> {
         self.check_pages(slots.len(), pages, nid)?;
         self.check_memcg(memcg)?;
+        let threads = std::thread::available_parallelism().map_or(1, |c| c.get().min(8));
+        if threads > 1 && slots.len() >= PARALLEL_MIN_PAGES && self.faults_idle() {
+            self.store_pipelined(slots, pages, memcg, nid, threads, &mut sink)?;
+            return self.maybe_run_worker();
+        }
         let (mut rows, mut comp) = STORE_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
         let ps = self.page_size;
+        let mut result = Ok(());
         for (chunk_slots, chunk) in slots
             .chunks(STORE_CHUNK)
             .zip(pages.chunks(STORE_CHUNK * ps))
         {
             rows.clear();
             self.compress_rows(chunk, &mut rows, &mut comp);
-            let mut st = self.lock();
-            for (k, &slot) in chunk_slots.iter().enumerate() {
-                let page = &chunk[k * ps..(k + 1) * ps];
-                let r = self.store_folio_locked(
-                    &mut st,
-                    &[slot],
-                    page,
-                    &rows[..],
-                    &comp[k..k + 1],
-                    memcg,
-                    nid,
-                )?;
-                sink(r);
+            result = self.store_compressed(chunk_slots, chunk, &rows, &comp, memcg, nid, &mut sink);
+            if result.is_err() {
+                break;
             }
         }
         if rows.capacity() <= KEEP_BUF {
             STORE_BUF.with(|b| *b.borrow_mut() = (rows, comp));
         }
+        result?;
         self.maybe_run_worker()
+    }
+
+    /// Stores a chunk of compressed pages in order under one hold of the entry lock.
+    #[allow(clippy::too_many_arguments)]
+    fn store_compressed(
+        &self,
+        slots: &[SwapSlot],
+        pages: &[u8],
+        rows: &[u8],
+        comp: &[Compressed],
+        memcg: Option<MemcgId>,
+        nid: usize,
+        sink: &mut impl FnMut(StoreResult),
+    ) -> Result<()> {
+        let ps = self.page_size;
+        let mut st = self.lock();
+        for (k, &slot) in slots.iter().enumerate() {
+            let page = &pages[k * ps..(k + 1) * ps];
+            let r =
+                self.store_folio_locked(&mut st, &[slot], page, rows, &comp[k..k + 1], memcg, nid)?;
+            sink(r);
+        }
+        Ok(())
+    }
+
+    /// A large batch as a pipeline, as the kernel compresses on every CPU that swaps: worker
+    /// threads compress chunks of `STORE_CHUNK` pages (claiming them in turn), and this thread
+    /// stores the chunks in page order as they arrive. Everything after compression — limit
+    /// checks, allocation order, counters — is therefore exactly the one-thread order. At most
+    /// two chunks per worker are in flight, so memory stays bounded on any batch size.
+    fn store_pipelined(
+        &self,
+        slots: &[SwapSlot],
+        pages: &[u8],
+        memcg: Option<MemcgId>,
+        nid: usize,
+        threads: usize,
+        sink: &mut impl FnMut(StoreResult),
+    ) -> Result<()> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        use std::sync::{mpsc, Mutex};
+
+        type Chunk = (Vec<u8>, Vec<Compressed>);
+        let ps = self.page_size;
+        let n_chunks = slots.len().div_ceil(STORE_CHUNK);
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let spare: Mutex<Vec<Chunk>> = Mutex::new(Vec::new());
+        let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Chunk)>(2 * threads);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                let done_tx = done_tx.clone();
+                let (next, stop, spare) = (&next, &stop, &spare);
+                s.spawn(move || loop {
+                    let c = next.fetch_add(1, Relaxed);
+                    if c >= n_chunks || stop.load(Relaxed) {
+                        break;
+                    }
+                    let (mut rows, mut comp) = spare
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .pop()
+                        .unwrap_or_default();
+                    rows.clear();
+                    let chunk =
+                        &pages[c * STORE_CHUNK * ps..((c + 1) * STORE_CHUNK * ps).min(pages.len())];
+                    self.compress_rows(chunk, &mut rows, &mut comp);
+                    if done_tx.send((c, (rows, comp))).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(done_tx);
+            // Chunks that arrived ahead of their turn.
+            let mut early: Vec<Option<Chunk>> = (0..n_chunks).map(|_| None).collect();
+            let mut want = 0;
+            let mut result = Ok(());
+            while want < n_chunks {
+                let Ok((c, chunk)) = done_rx.recv() else {
+                    break;
+                };
+                early[c] = Some(chunk);
+                while let Some((rows, comp)) = early.get_mut(want).and_then(Option::take) {
+                    let range = want * STORE_CHUNK..((want + 1) * STORE_CHUNK).min(slots.len());
+                    result = self.store_compressed(
+                        &slots[range.clone()],
+                        &pages[range.start * ps..range.end * ps],
+                        &rows,
+                        &comp,
+                        memcg,
+                        nid,
+                        sink,
+                    );
+                    spare
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((rows, comp));
+                    want += 1;
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                if result.is_err() {
+                    break;
+                }
+            }
+            // On an error the workers stop at their next chunk; the receiver going away
+            // unblocks any waiting to send.
+            stop.store(true, Relaxed);
+            drop(done_rx);
+            result
+        })
     }
 
     /// Stores a large folio of `pages.len() / PAGE_SIZE` pages at consecutive slots from `first`:
