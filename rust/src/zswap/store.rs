@@ -34,6 +34,13 @@ thread_local! {
 /// Largest scratch buffer a thread keeps between calls (bigger batches allocate their own).
 const KEEP_BUF: usize = 1 << 20;
 
+/// Compression threads for large batches: the CPUs this process may use, at most 8. Asked
+/// once: `available_parallelism` reads the cgroup's CPU quota files on every call.
+fn workers() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |c| c.get().min(8)))
+}
+
 /// Batches at least this large are compressed on several threads (below it, starting the
 /// threads costs more than it saves).
 const PARALLEL_MIN_PAGES: usize = 512;
@@ -144,10 +151,12 @@ impl Zswap {
     ) -> Result<()> {
         self.check_pages(slots.len(), pages, nid)?;
         self.check_memcg(memcg)?;
-        let threads = std::thread::available_parallelism().map_or(1, |c| c.get().min(8));
-        if threads > 1 && slots.len() >= PARALLEL_MIN_PAGES && self.faults_idle() {
-            self.store_pipelined(slots, pages, memcg, nid, threads, &mut sink)?;
-            return self.maybe_run_worker();
+        if slots.len() >= PARALLEL_MIN_PAGES && self.faults_idle() {
+            let threads = workers();
+            if threads > 1 {
+                self.store_pipelined(slots, pages, memcg, nid, threads, &mut sink)?;
+                return self.maybe_run_worker();
+            }
         }
         let (mut rows, mut comp) = STORE_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
         let ps = self.page_size;
