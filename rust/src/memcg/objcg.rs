@@ -16,7 +16,6 @@
 //! There is no per-CPU page stock (MEMCG_CHARGE_BATCH): memory.current is exact.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
 
 use super::tree::Tree;
 use super::{Cgroups, MemcgId, ObjcgId, StatItem, StatLevel, ROOT_MEMCG};
@@ -24,6 +23,7 @@ use super::{Cgroups, MemcgId, ObjcgId, StatItem, StatLevel, ROOT_MEMCG};
 /// One statistics update of an object's charge: (node, item, delta).
 pub type ObjStatDelta = (usize, StatItem, i64);
 use crate::error::{Result, ZsError};
+use crate::sync::Lock;
 
 /// One obj_cgroup.
 #[derive(Debug)]
@@ -32,7 +32,7 @@ pub(crate) struct Objcg {
     pub(crate) memcg: MemcgId,
     refcnt: AtomicU64,
     /// Pre-charged bytes not yet used by objects (`nr_charged_bytes`).
-    stock: Mutex<u64>,
+    stock: Lock<u64>,
     released: AtomicBool,
 }
 
@@ -42,7 +42,7 @@ impl Objcg {
         Objcg {
             memcg,
             refcnt: AtomicU64::new(1),
-            stock: Mutex::new(0),
+            stock: Lock::new(0),
             released: AtomicBool::new(false),
         }
     }
@@ -104,7 +104,7 @@ impl Cgroups {
             .fetch_update(Relaxed, Relaxed, |r| r.checked_sub(1))
             .map_err(|_| ZsError::Cgroup(format!("objcg {o}: reference count underflow")))?;
         if prev == 1 && !obj.released.swap(true, Relaxed) {
-            let mut stock = obj.stock.lock().unwrap_or_else(|e| e.into_inner());
+            let mut stock = obj.stock.lock();
             let pages = *stock / self.page_size;
             *stock = 0;
             self.uncharge_kmem(t, obj.memcg, pages);
@@ -130,7 +130,7 @@ impl Cgroups {
     /// Pre-charged bytes held in `o`'s stock.
     pub fn objcg_stock(&self, o: ObjcgId) -> Result<u64> {
         let t = self.read();
-        let s = *t.objcg(o)?.stock.lock().unwrap_or_else(|e| e.into_inner());
+        let s = *t.objcg(o)?.stock.lock();
         Ok(s)
     }
 
@@ -165,7 +165,7 @@ impl Cgroups {
         force: bool,
     ) -> Result<()> {
         let obj = t.objcg(o)?;
-        let mut stock = obj.stock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stock = obj.stock.lock();
         if *stock >= bytes {
             *stock -= bytes;
             return Ok(());
@@ -188,7 +188,7 @@ impl Cgroups {
 
     fn obj_cgroup_uncharge_locked(&self, t: &Tree, o: ObjcgId, bytes: u64) -> Result<()> {
         let obj = t.objcg(o)?;
-        let mut stock = obj.stock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stock = obj.stock.lock();
         *stock += bytes;
         if *stock > self.page_size {
             let pages = *stock / self.page_size;
@@ -271,7 +271,7 @@ impl Cgroups {
     /// memory.zswap.max (a max of 0 always refuses). Returns the first level over its limit.
     pub fn zswap_over_limit(&self, memcg: MemcgId) -> Result<Option<MemcgId>> {
         let t = self.read();
-        let zswap = self.items().zswap as usize;
+        let zswap = self.items().zswap;
         let max_all = super::page_counter_max(self.page_size);
         for &a in t.memcg(memcg)?.chain.iter() {
             if a == ROOT_MEMCG {
@@ -282,7 +282,7 @@ impl Cgroups {
             if max == max_all {
                 continue;
             }
-            let bytes = m.state[zswap].load(Relaxed).max(0) as u64;
+            let bytes = self.memcg_value(m, zswap).max(0) as u64;
             if max == 0 || bytes / self.page_size >= max {
                 return Ok(Some(a));
             }

@@ -76,7 +76,7 @@ fn clamp(v: i64) -> u64 {
 impl Cgroups {
     fn stat_output(&self, m: &MemcgNode, item: super::StatItem) -> u64 {
         let def = &self.reg.items()[item as usize];
-        clamp(m.state[item as usize].load(Relaxed)) * def.unit.output_factor(self.page_size)
+        clamp(self.memcg_value(m, item)) * def.unit.output_factor(self.page_size)
     }
 
     /// memory.stat as (key, value) in the kernel's order.

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use super::registry::StatLevel;
 use super::render::MemcgEvent;
-use super::tree::Tree;
+use super::tree::{MemcgNode, Tree};
 use super::{Cgroups, MemcgId, ObjcgId, StatItem, ROOT_MEMCG};
 use crate::error::{Result, ZsError};
 
@@ -226,11 +226,25 @@ impl Cgroups {
         item: StatItem,
         delta: i64,
     ) {
+        // Only the per-node counters move: a memcg's value of a lruvec item is their sum
+        // (`memcg_value`), as the kernel's lruvec stats roll up into the memcg's on a flush.
         let idx = nid * self.reg.len() + item as usize;
         for &a in t.memcgs[memcg as usize].chain.iter() {
-            let m = &t.memcgs[a as usize];
-            m.state[item as usize].fetch_add(delta, Relaxed);
-            m.lruvec[idx].fetch_add(delta, Relaxed);
+            t.memcgs[a as usize].lruvec[idx].fetch_add(delta, Relaxed);
+        }
+    }
+
+    /// `memcg`'s hierarchical value of `item`: its memcg-wide counter, or for a lruvec item
+    /// the sum of its per-node counters.
+    pub(crate) fn memcg_value(&self, m: &MemcgNode, item: StatItem) -> i64 {
+        let i = item as usize;
+        if self.reg.items()[i].level == StatLevel::Lruvec {
+            let n = self.reg.len();
+            (0..self.nr_nodes)
+                .map(|nid| m.lruvec[nid * n + i].load(Relaxed))
+                .sum()
+        } else {
+            m.state[i].load(Relaxed)
         }
     }
 
@@ -350,7 +364,7 @@ impl Cgroups {
     /// Hierarchical raw value of a memcg-level, node or event item (in the item's unit).
     pub fn memcg_state(&self, memcg: MemcgId, item: StatItem) -> Result<i64> {
         self.reg.def(item)?;
-        Ok(self.read().memcg(memcg)?.state[item as usize].load(Relaxed))
+        Ok(self.memcg_value(self.read().memcg(memcg)?, item))
     }
 
     /// Local raw value: `memcg`'s own minus its online children's (a removed child's remainder
@@ -359,9 +373,9 @@ impl Cgroups {
         self.reg.def(item)?;
         let t = self.read();
         let m = t.memcg(memcg)?;
-        let own = m.state[item as usize].load(Relaxed);
+        let own = self.memcg_value(m, item);
         Ok(m.children.iter().fold(own, |acc, &c| {
-            acc - t.memcgs[c as usize].state[item as usize].load(Relaxed)
+            acc - self.memcg_value(&t.memcgs[c as usize], item)
         }))
     }
 
