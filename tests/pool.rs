@@ -457,9 +457,14 @@ fn read_free_each_hands_out_objects_in_order_and_frees_only_those_accepted() {
     assert!(matches!(r, Err(ZsError::InvalidHandle(_))));
     assert_eq!(calls, 0);
     assert_eq!(pool.read(hs[1]).unwrap(), pattern(3000, 1));
-    // A handle twice: the first turn frees it, the second fails as freed.
-    let r = pool.read_free_each(&[hs[1], hs[1]], |_, _| true);
-    assert!(matches!(r, Err(ZsError::InvalidHandle(_))));
-    assert!(pool.read(hs[1]).is_err());
+    // A handle twice: refused before anything is read or freed.
+    let r = pool.read_free_each(&[hs[1], hs[3], hs[1]], |_, _| {
+        calls += 1;
+        true
+    });
+    assert!(matches!(r, Err(ZsError::InvalidHandle(h)) if h == hs[1]));
+    assert_eq!(calls, 0);
+    assert_eq!(pool.read(hs[1]).unwrap(), pattern(3000, 1));
+    assert_eq!(pool.read(hs[3]).unwrap(), pattern(100, 3));
     pool.check_invariants().unwrap();
 }

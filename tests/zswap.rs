@@ -625,7 +625,15 @@ fn batch_load_takes_each_slot_once_and_keeps_failed_entries() {
         assert!(w.zs.contains(s(3)) && !w.zs.contains(s(5)) && !w.zs.contains(s(7)));
         assert_eq!((w.stat(w.b, "zswpin"), w.vm("zswpin")), (2, 2));
         assert_eq!(w.dbg("decompress_fail"), 1);
-        // The rest, across chunk boundaries, byte for byte; the failed one loads now.
+        // A slot twice whose first turn fails: both turns fail (not Absent: the page is still
+        // in zswap, and Absent would send the caller to the disk).
+        w.zs.inject_failure(FailPoint::Decompress, 1);
+        let mut two = vec![0u8; 2 * PS];
+        let st = w.zs.load_many(&[s(9), s(9)], &mut two).unwrap();
+        assert_eq!(st, [Failed, Failed]);
+        assert!(w.zs.contains(s(9)));
+        assert_eq!(w.dbg("decompress_fail"), 2);
+        // The rest, across chunk boundaries, byte for byte; the failed ones load now.
         let rest: Vec<SwapSlot> = (0..n).filter(|i| *i != 5 && *i != 7).map(s).collect();
         let mut out = vec![0u8; rest.len() * PS];
         let st = w.zs.load_many(&rest, &mut out).unwrap();

@@ -10,6 +10,7 @@
 //! machine costs waiters a sleep instead of a spinning core.
 
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -53,7 +54,10 @@ impl<T> Lock<T> {
         {
             self.lock_contended();
         }
-        LockGuard { lock: self }
+        LockGuard {
+            lock: self,
+            _data: PhantomData,
+        }
     }
 
     #[cold]
@@ -86,9 +90,16 @@ impl<T> Lock<T> {
     }
 }
 
-/// Access to a [`Lock`]'s data while it is held.
+/// Access to a [`Lock`]'s data while it is held. Like `MutexGuard`, it is `Sync` only for a
+/// `T: Sync` (a shared guard hands out `&T`), which the marker sees to:
+///
+/// ```compile_fail
+/// fn sync<T: Sync>() {}
+/// sync::<zsrs::sync::LockGuard<'static, std::cell::Cell<u8>>>();
+/// ```
 pub struct LockGuard<'a, T> {
     lock: &'a Lock<T>,
+    _data: PhantomData<&'a mut T>,
 }
 
 impl<T> Deref for LockGuard<'_, T> {

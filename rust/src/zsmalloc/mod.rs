@@ -30,7 +30,7 @@ mod zspage;
 
 pub use geometry::{ChainRule, ClassGeometry, Geometry, HANDLE_SIZE};
 pub use memcg::{Accounting, Attribution, MemcgParams};
-pub use obj_io::MallocWriteError;
+pub use obj_io::{MallocWriteError, READ_FREE_BATCH};
 pub use pool::{Pool, PoolConfig};
 pub use profile::Profile;
 pub use stats::{render_classes, ClassRow, PoolStats, ZspageInfo};

@@ -20,6 +20,11 @@ pub enum MallocWriteError {
     Write(ZsError),
 }
 
+/// Objects `read_free_each` reads before it frees the accepted ones.
+pub const READ_FREE_BATCH: usize = 64;
+// One bit per object of a batch in a u64.
+const _: () = assert!(READ_FREE_BATCH <= 64);
+
 impl Pool {
     /// `zs_malloc(data.len())` on `nid`, then `write_owned(handle, data, memcg)`, under one lock.
     pub fn malloc_write_owned(
@@ -89,11 +94,10 @@ impl Pool {
     }
 
     /// `read_with` then `zs_free` (an exclusive load: zswap's `zswap_load` followed by its
-    /// `zswap_entry_free`) for several objects under one lock, 64 at a time: `f(i, bytes)` for
-    /// each object `i` of the 64 in order, then the ones `f` accepted (returned true for) are
-    /// freed, in order. Every handle is checked before any is read; a handle that appears twice
-    /// fails as freed at its second turn (a read, or a free within the same 64), after the
-    /// objects before it were done.
+    /// `zswap_entry_free`) for several objects under one lock, `READ_FREE_BATCH` at a time:
+    /// `f(i, bytes)` for each object `i` of the batch in order, then the ones `f` accepted
+    /// (returned true for) are freed, in order. Every handle is checked first — an invalid
+    /// handle, or one listed twice, is an error before anything is read or freed.
     ///
     /// The reads run as a software pipeline: the zspage record two objects ahead and the bytes
     /// of the next one are fetched while `f` works on the current one (the objects of a stream
@@ -108,14 +112,25 @@ impl Pool {
         for &h in handles {
             self.decode(&inner, h)?;
         }
+        // A handle twice would be freed twice: refused before anything happens.
+        let dup = if handles.len() <= READ_FREE_BATCH {
+            (1..handles.len()).find_map(|i| handles[..i].contains(&handles[i]).then(|| handles[i]))
+        } else {
+            let mut sorted = handles.to_vec();
+            sorted.sort_unstable();
+            sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+        };
+        if let Some(h) = dup {
+            return Err(ZsError::InvalidHandle(h));
+        }
         // Decoded again where needed (the cells are in the cache now): no per-call buffers.
         let cell_at =
             |inner: &Inner, i: usize| handles.get(i).and_then(|&h| self.decode(inner, h).ok());
         if let Some(c) = cell_at(&inner, 0) {
             prefetch_ref(self.zspage_of(&inner, c));
         }
-        for (base, chunk) in handles.chunks(64).enumerate() {
-            let base = base * 64;
+        for (base, chunk) in handles.chunks(READ_FREE_BATCH).enumerate() {
+            let base = base * READ_FREE_BATCH;
             let mut accepted = 0u64;
             for k in 0..chunk.len() {
                 let i = base + k;

@@ -186,8 +186,15 @@ impl Pool {
                         free += 1;
                         f = z.next_free(f);
                     }
-                    if free + live != c.objs_per_zspage || z.frames.len() != c.pages_per_zspage {
-                        return Err(format!("zspage {id}: {free} free + {live} live slots"));
+                    if free + live != c.objs_per_zspage
+                        || z.frames.len() != c.pages_per_zspage
+                        || z.data.len() != c.pages_per_zspage * self.geom.page_size
+                    {
+                        return Err(format!(
+                            "zspage {id}: {free} free + {live} live slots, {} frames, {} bytes",
+                            z.frames.len(),
+                            z.data.len()
+                        ));
                     }
                     for (s, h) in z.slots.iter().map(|s| s.handle).enumerate() {
                         if h != NONE {

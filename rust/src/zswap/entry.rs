@@ -383,7 +383,7 @@ impl Entries {
             let mut cur = l.head;
             while cur != NIL {
                 let e = self.get(cur);
-                if (e.lru_memcg, e.nid) != (m, nid) || e.prev != prev || !e.linked {
+                if (e.lru_memcg, e.nid) != (m, nid) || e.prev != prev || !e.linked || e.claimed {
                     return Err(format!("entry {cur} mislinked on list ({m}, {nid})"));
                 }
                 n += 1;

@@ -17,19 +17,21 @@ use super::stats::inc;
 use super::{FailPoint, SwapSlot};
 use crate::error::{Errno, Result, ZsError};
 use crate::memcg::{MemcgId, ROOT_MEMCG};
+use crate::zsmalloc::READ_FREE_BATCH;
 
 thread_local! {
     /// The entries a load found and their handles, kept between calls so that loads allocate
     /// nothing for them.
-    static LOAD_BUF: RefCell<(Vec<Found>, Vec<u64>)> =
-        const { RefCell::new((Vec::new(), Vec::new())) };
+    static LOAD_BUF: RefCell<(Vec<Found>, Vec<u64>, Vec<usize>)> =
+        const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
 }
 
 /// A slot a load found: (row in the chunk, entry id, objcg).
 type Found = (usize, u32, Option<u32>);
 
-/// Slots loaded under one hold of the entry lock.
-const LOAD_CHUNK: usize = 64;
+/// Slots loaded under one hold of the entry lock: one `read_free_each` batch, so that every
+/// zswpin of the hold is counted before the pool frees the objects (which hold the objcgs).
+const LOAD_CHUNK: usize = READ_FREE_BATCH;
 
 /// The outcome of loading one slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +63,7 @@ impl Zswap {
         }
     }
 
-    /// Loads `slots[k]` into row k of `out`, taking the entry lock twice per batch. Rows of
+    /// Loads `slots[k]` into row k of `out`, taking the entry lock once per 64 slots. Rows of
     /// absent or failed slots are left untouched.
     pub fn load_many(&self, slots: &[SwapSlot], out: &mut [u8]) -> Result<Vec<LoadStatus>> {
         let mut status = vec![LoadStatus::Absent; slots.len()];
@@ -88,7 +90,8 @@ impl Zswap {
         if !self.ever_enabled() {
             return Ok(());
         }
-        let (mut found, mut handles) = LOAD_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        let (mut found, mut handles, mut dups) =
+            LOAD_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
         let chunks = slots
             .chunks(LOAD_CHUNK)
             .zip(out.chunks_mut(LOAD_CHUNK * ps))
@@ -98,12 +101,15 @@ impl Zswap {
             let mut st = self.lock();
             found.clear();
             handles.clear();
+            dups.clear();
             for (k, &slot) in slots.iter().enumerate() {
                 if let Some(id) = st.entries.lookup(slot) {
                     let e = st.entries.get_mut(id);
                     if !std::mem::replace(&mut e.claimed, true) {
                         found.push((k, id, e.objcg));
                         handles.push(e.handle);
+                    } else {
+                        dups.push(k);
                     }
                 }
             }
@@ -131,6 +137,15 @@ impl Zswap {
                 };
                 ok
             });
+            // A slot listed again in the chunk: gone if its first turn loaded it (the load is
+            // exclusive), failed again if that turn failed — never `Absent` while the entry
+            // stays, which would send the caller to a stale disk page.
+            for &k in &dups {
+                let first = found.iter().find(|f| slots[f.0] == slots[k]).map(|f| f.0);
+                if first.is_some_and(|j| status[j] == LoadStatus::Failed) {
+                    status[k] = LoadStatus::Failed;
+                }
+            }
             for &(k, id, _) in &found {
                 if status[k] == LoadStatus::Loaded {
                     st.entries.erase(slots[k]);
@@ -143,7 +158,7 @@ impl Zswap {
                 break;
             }
         }
-        LOAD_BUF.with(|b| *b.borrow_mut() = (found, handles));
+        LOAD_BUF.with(|b| *b.borrow_mut() = (found, handles, dups));
         result
     }
 

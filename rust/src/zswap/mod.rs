@@ -24,12 +24,13 @@
 //! - **Swap layer** (`swap.rs`): zero-filled pages go to the device's zeromap and never reach
 //!   zswap; failed stores go to disk unless writeback is disabled (then "activate").
 //!
-//! Locking: one mutex guards entries and LRU lists (the kernel's xarray + list_lru locks); the
-//! pool and the cgroups have their own locks, always taken after it. Compression and
-//! decompression of loads run outside it, so threads compress in parallel (decompression runs
-//! under the pool lock, reading the object in place instead of copying it out first); batch
-//! calls take it once per batch. Writeback runs under it, so a reader never sees a slot that is neither in
-//! zswap nor on disk.
+//! Locking: one lock (`sync::Lock`) guards entries and LRU lists (the kernel's xarray +
+//! list_lru locks); the pool and the cgroups have their own locks, always taken after it.
+//! Compression runs outside it, so threads compress in parallel (a large batch compresses on
+//! every core); stores take it once per chunk of 256 pages. A load holds it from lookup to
+//! erase, 64 slots at a time, as the kernel's folio lock keeps the slot for its zswap_load,
+//! and decompresses under the pool lock straight from the object's bytes. Writeback runs under
+//! it, so a reader never sees a slot that is neither in zswap nor on disk.
 //!
 //! Invariants (checked by `Zswap::check_invariants`): `stored_pages` = live entries;
 //! `stored_incompressible_pages` = live entries of length PAGE_SIZE; every live entry is on exactly

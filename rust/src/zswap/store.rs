@@ -34,6 +34,17 @@ thread_local! {
 /// Largest scratch buffer a thread keeps between calls (bigger batches allocate their own).
 const KEEP_BUF: usize = 1 << 20;
 
+/// Sends the "a worker panicked" marker (chunk `usize::MAX`) when dropped by a panic.
+struct PanicSignal<'a, T: Default>(&'a std::sync::mpsc::Sender<(usize, T)>);
+
+impl<T: Default> Drop for PanicSignal<'_, T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.send((usize::MAX, T::default()));
+        }
+    }
+}
+
 /// Compression threads for large batches: the CPUs this process may use, at most 8. Asked
 /// once: `available_parallelism` reads the cgroup's CPU quota files on every call.
 fn workers() -> usize {
@@ -127,7 +138,8 @@ impl Zswap {
         last.ok_or_else(|| ZsError::InvalidArgument("no page stored".into()))
     }
 
-    /// Stores independent pages (row k of `pages` at `slots[k]`), taking the entry lock once.
+    /// Stores independent pages (row k of `pages` at `slots[k]`), taking the entry lock once
+    /// per chunk of 256 pages.
     pub fn store_many(
         &self,
         slots: &[SwapSlot],
@@ -203,10 +215,11 @@ impl Zswap {
     }
 
     /// A large batch as a pipeline, as the kernel compresses on every CPU that swaps: worker
-    /// threads compress chunks of `STORE_CHUNK` pages (claiming them in turn), and this thread
-    /// stores the chunks in page order as they arrive. Everything after compression — limit
-    /// checks, allocation order, counters — is therefore exactly the one-thread order. At most
-    /// two chunks per worker are in flight, so memory stays bounded on any batch size.
+    /// threads compress chunks of `STORE_CHUNK` pages, and this thread stores the chunks in
+    /// page order as they arrive. Everything after compression — limit checks, allocation
+    /// order, counters — is therefore exactly the one-thread order. Workers take chunks by
+    /// ticket, and a ticket for chunk `c` is issued only once chunk `c - 2 × threads` is stored,
+    /// so at most that many compressed chunks exist at any time, whatever the batch size.
     fn store_pipelined(
         &self,
         slots: &[SwapSlot],
@@ -216,48 +229,64 @@ impl Zswap {
         threads: usize,
         sink: &mut impl FnMut(StoreResult),
     ) -> Result<()> {
-        use std::sync::atomic::{AtomicBool, AtomicUsize};
         use std::sync::{mpsc, Mutex};
 
         type Chunk = (Vec<u8>, Vec<Compressed>);
         let ps = self.page_size;
         let n_chunks = slots.len().div_ceil(STORE_CHUNK);
-        let next = AtomicUsize::new(0);
-        let stop = AtomicBool::new(false);
+        let window = 2 * threads;
+        let stop = std::sync::atomic::AtomicBool::new(false);
         let spare: Mutex<Vec<Chunk>> = Mutex::new(Vec::new());
-        let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Chunk)>(2 * threads);
+        let (ticket_tx, ticket_rx) = mpsc::channel::<usize>();
+        let tickets = Mutex::new(ticket_rx);
+        let (done_tx, done_rx) = mpsc::channel::<(usize, Chunk)>();
+        for c in 0..window.min(n_chunks) {
+            // The receiver lives until the end of this call.
+            let _ = ticket_tx.send(c);
+        }
         std::thread::scope(|s| {
             for _ in 0..threads {
                 let done_tx = done_tx.clone();
-                let (next, stop, spare) = (&next, &stop, &spare);
-                s.spawn(move || loop {
-                    let c = next.fetch_add(1, Relaxed);
-                    if c >= n_chunks || stop.load(Relaxed) {
-                        break;
-                    }
-                    let (mut rows, mut comp) = spare
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .pop()
-                        .unwrap_or_default();
-                    rows.clear();
-                    let chunk =
-                        &pages[c * STORE_CHUNK * ps..((c + 1) * STORE_CHUNK * ps).min(pages.len())];
-                    self.compress_rows(chunk, &mut rows, &mut comp);
-                    if done_tx.send((c, (rows, comp))).is_err() {
-                        break;
+                let (tickets, spare) = (&tickets, &spare);
+                let stop = &stop;
+                s.spawn(move || {
+                    // A worker that panics says so, so that this thread stops waiting for its
+                    // chunk (the scope then passes the panic on).
+                    let _signal = PanicSignal(&done_tx);
+                    loop {
+                        // Ends when the ticket sender is gone: the batch is done or failed.
+                        let Ok(c) = tickets.lock().unwrap_or_else(|e| e.into_inner()).recv() else {
+                            break;
+                        };
+                        if stop.load(Relaxed) {
+                            break;
+                        }
+                        let (mut rows, mut comp) = spare
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .pop()
+                            .unwrap_or_default();
+                        rows.clear();
+                        let end = ((c + 1) * STORE_CHUNK * ps).min(pages.len());
+                        self.compress_rows(&pages[c * STORE_CHUNK * ps..end], &mut rows, &mut comp);
+                        if done_tx.send((c, (rows, comp))).is_err() {
+                            break;
+                        }
                     }
                 });
             }
             drop(done_tx);
-            // Chunks that arrived ahead of their turn.
+            // Chunks that arrived ahead of their turn (at most `window` of them).
             let mut early: Vec<Option<Chunk>> = (0..n_chunks).map(|_| None).collect();
             let mut want = 0;
             let mut result = Ok(());
-            while want < n_chunks {
+            'recv: while want < n_chunks {
                 let Ok((c, chunk)) = done_rx.recv() else {
                     break;
                 };
+                if c == usize::MAX {
+                    break;
+                }
                 early[c] = Some(chunk);
                 while let Some((rows, comp)) = early.get_mut(want).and_then(Option::take) {
                     let range = want * STORE_CHUNK..((want + 1) * STORE_CHUNK).min(slots.len());
@@ -274,19 +303,18 @@ impl Zswap {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .push((rows, comp));
-                    want += 1;
                     if result.is_err() {
-                        break;
+                        break 'recv;
                     }
-                }
-                if result.is_err() {
-                    break;
+                    if want + window < n_chunks {
+                        let _ = ticket_tx.send(want + window);
+                    }
+                    want += 1;
                 }
             }
-            // On an error the workers stop at their next chunk; the receiver going away
-            // unblocks any waiting to send.
+            // No more tickets: idle workers stop; busy ones finish their chunk and stop.
             stop.store(true, Relaxed);
-            drop(done_rx);
+            drop(ticket_tx);
             result
         })
     }
