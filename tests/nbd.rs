@@ -183,19 +183,29 @@ fn qemu_io_unaligned_writes_reads_and_discard() {
 
 /// A minimal client: fixed-newstyle handshake with NBD_OPT_EXPORT_NAME; returns the export size.
 fn raw_connect(addr: std::net::SocketAddr) -> (std::net::TcpStream, u64) {
+    raw_connect_with(addr, 3)
+}
+
+/// `raw_connect` sending client flags `cflags` (bit 0: fixed newstyle, bit 1: no zeroes).
+fn raw_connect_with(addr: std::net::SocketAddr, cflags: u32) -> (std::net::TcpStream, u64) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     let mut hello = [0u8; 18];
     s.read_exact(&mut hello).unwrap();
     assert_eq!(&hello[..8], b"NBDMAGIC");
     assert_eq!(&hello[8..16], b"IHAVEOPT");
-    s.write_all(&3u32.to_be_bytes()).unwrap();
+    s.write_all(&cflags.to_be_bytes()).unwrap();
     let mut opt = b"IHAVEOPT".to_vec();
     opt.extend_from_slice(&1u32.to_be_bytes());
     opt.extend_from_slice(&0u32.to_be_bytes());
     s.write_all(&opt).unwrap();
     let mut reply = [0u8; 10];
     s.read_exact(&mut reply).unwrap();
+    if cflags & 2 == 0 {
+        let mut zeroes = [0xffu8; 124];
+        s.read_exact(&mut zeroes).unwrap();
+        assert_eq!(zeroes, [0u8; 124]);
+    }
     let size = u64::from_be_bytes(reply[..8].try_into().unwrap());
     let flags = u16::from_be_bytes([reply[8], reply[9]]);
     assert_eq!(
@@ -204,6 +214,30 @@ fn raw_connect(addr: std::net::SocketAddr) -> (std::net::TcpStream, u64) {
         "HAS_FLAGS, SEND_FLUSH, SEND_TRIM"
     );
     (s, size)
+}
+
+#[test]
+fn a_plain_newstyle_client_gets_export_name_only() {
+    use std::io::{Read, Write};
+    let dev = device();
+    let server = nbd::serve(dev.clone(), "127.0.0.1:0").unwrap();
+    // Without the fixed-newstyle flag: NBD_OPT_EXPORT_NAME works (with the 124 zero bytes)...
+    let (s, size) = raw_connect_with(server.local_addr(), 0);
+    assert_eq!(size, (PAGES * PS) as u64);
+    drop(s);
+    // ...and any other option (here NBD_OPT_LIST) ends the session without a reply.
+    let mut s = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    let mut hello = [0u8; 18];
+    s.read_exact(&mut hello).unwrap();
+    s.write_all(&0u32.to_be_bytes()).unwrap();
+    let mut opt = b"IHAVEOPT".to_vec();
+    opt.extend_from_slice(&3u32.to_be_bytes());
+    opt.extend_from_slice(&0u32.to_be_bytes());
+    s.write_all(&opt).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "no option reply in plain newstyle");
+    server.stop();
 }
 
 #[test]

@@ -107,6 +107,10 @@ impl Session {
             return Err(closed("unknown client flags"));
         }
         let no_zeroes = cflags & FLAG_C_NO_ZEROES != 0;
+        // Without NBD_FLAG_C_FIXED_NEWSTYLE the client speaks plain newstyle, where the server
+        // has no way to reply to an option: only NBD_OPT_EXPORT_NAME is understood, and any
+        // other option ends the session.
+        let fixed = cflags & FLAG_C_FIXED_NEWSTYLE != 0;
         loop {
             let mut hdr = [0u8; 16];
             self.read_full(&mut hdr)?;
@@ -120,6 +124,9 @@ impl Session {
             }
             let mut data = vec![0u8; len as usize];
             self.read_full(&mut data)?;
+            if !fixed && opt != OPT_EXPORT_NAME {
+                return Ok(Next::Close);
+            }
             match opt {
                 OPT_EXPORT_NAME => {
                     if !self.known_export(&data) {
