@@ -501,8 +501,23 @@ fn writeback_moves_idle_pages_largest_first_and_reads_them_back() {
         .unwrap();
     assert_eq!(
         dev.read_file("backing_dev").unwrap(),
-        format!("{}\n", bd.0.display())
+        format!("{}\n", std::fs::canonicalize(&bd.0).unwrap().display())
     );
+    // A relative path opens from the current directory and reads back absolute, as the
+    // kernel's file_path() shows it.
+    let rel = format!("target/zsrs-bd-{}", std::process::id());
+    std::fs::create_dir_all("target").unwrap();
+    std::fs::write(&rel, vec![0u8; 4 * PS]).unwrap();
+    let other = Zram::new(mem(), ZramConfig::new("zram1")).unwrap();
+    other.write_file("backing_dev", &rel).unwrap();
+    let shown = other.read_file("backing_dev").unwrap();
+    std::fs::remove_file(&rel).unwrap();
+    let want = std::env::current_dir()
+        .unwrap()
+        .canonicalize()
+        .unwrap()
+        .join(&rel);
+    assert_eq!(shown, format!("{}\n", want.display()));
     dev.write_file("disksize", "64K").unwrap();
     let pages = [text_page(0), vec![0u8; PS], random_page(2), w1_page(5, PS)];
     for (i, p) in pages.iter().enumerate() {

@@ -46,7 +46,8 @@ impl Backing {
             return Err(errno(Errno::EINVAL, "backing device has zero size"));
         }
         Ok(Self {
-            path: path.to_path_buf(),
+            // Shown as the kernel's `file_path()` shows it: absolute, links resolved.
+            path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
             file,
             page_size,
             used: vec![false; nr],
