@@ -468,3 +468,81 @@ fn read_free_each_hands_out_objects_in_order_and_frees_only_those_accepted() {
     assert_eq!(pool.read(hs[3]).unwrap(), pattern(100, 3));
     pool.check_invariants().unwrap();
 }
+
+#[test]
+fn read_free_parallel_matches_the_one_thread_reads() {
+    let pool = pool_on(&[256]);
+    let sizes: Vec<usize> = (0..100)
+        .map(|k| [40, 3000, 2000, 100, 4096, 700][k % 6])
+        .collect();
+    let mut hs: Vec<u64> = sizes
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| {
+            pool.malloc_write_owned(&pattern(n, k as u64), 0, None)
+                .unwrap()
+        })
+        .collect();
+    hs.push(pool.malloc(64, 0).unwrap()); // never written: reads as zeros
+    let mut rows = vec![0xEEu8; hs.len() * 4096];
+    let mut outs: Vec<&mut [u8]> = rows.chunks_mut(4096).collect();
+    let mut seen = None;
+    let oks = pool
+        .read_free_parallel(
+            &hs,
+            &mut outs,
+            3,
+            |src, dst| {
+                dst[..src.len()].copy_from_slice(src);
+                src.len() != 700 // objects of 700 bytes are "refused"
+            },
+            |oks| seen = Some(oks.to_vec()),
+        )
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some(&oks[..]));
+    for (k, &h) in hs.iter().enumerate() {
+        let row = &rows[k * 4096..(k + 1) * 4096];
+        let want = if k < sizes.len() {
+            pattern(sizes[k], k as u64)
+        } else {
+            vec![0; 64]
+        };
+        assert_eq!(&row[..want.len()], &want[..], "object {k}");
+        let refused = k < sizes.len() && sizes[k] == 700;
+        assert_eq!(oks[k], !refused);
+        assert_eq!(
+            pool.read(h).is_ok(),
+            refused,
+            "object {k} freed iff accepted"
+        );
+    }
+    // Errors change nothing: a repeated handle, a freed one, outputs of the wrong count.
+    let live: Vec<u64> = hs
+        .iter()
+        .zip(&oks)
+        .filter(|(_, &ok)| !ok)
+        .map(|(&h, _)| h)
+        .collect();
+    let mut buf = vec![0u8; 3 * 4096];
+    let mut outs: Vec<&mut [u8]> = buf.chunks_mut(4096).collect();
+    let r = pool.read_free_parallel(
+        &[live[0], live[1], live[0]],
+        &mut outs,
+        2,
+        |_, _| true,
+        |_| {},
+    );
+    assert!(matches!(r, Err(ZsError::InvalidHandle(_))));
+    let r = pool.read_free_parallel(
+        &[live[0], hs[0], live[1]],
+        &mut outs,
+        2,
+        |_, _| true,
+        |_| {},
+    );
+    assert!(matches!(r, Err(ZsError::InvalidHandle(_))));
+    let r = pool.read_free_parallel(&live[..2], &mut outs, 2, |_, _| true, |_| {});
+    assert!(matches!(r, Err(ZsError::InvalidArgument(_))));
+    assert!(live.iter().all(|&h| pool.read(h).is_ok()));
+    pool.check_invariants().unwrap();
+}

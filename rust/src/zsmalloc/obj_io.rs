@@ -109,20 +109,7 @@ impl Pool {
         mut f: impl FnMut(usize, &[u8]) -> bool,
     ) -> Result<()> {
         let mut inner = self.lock();
-        for &h in handles {
-            self.decode(&inner, h)?;
-        }
-        // A handle twice would be freed twice: refused before anything happens.
-        let dup = if handles.len() <= READ_FREE_BATCH {
-            (1..handles.len()).find_map(|i| handles[..i].contains(&handles[i]).then(|| handles[i]))
-        } else {
-            let mut sorted = handles.to_vec();
-            sorted.sort_unstable();
-            sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
-        };
-        if let Some(h) = dup {
-            return Err(ZsError::InvalidHandle(h));
-        }
+        self.check_batch(&inner, handles)?;
         // Decoded again where needed (the cells are in the cache now): no per-call buffers.
         let cell_at =
             |inner: &Inner, i: usize| handles.get(i).and_then(|&h| self.decode(inner, h).ok());
@@ -157,6 +144,94 @@ impl Pool {
             }
         }
         Ok(())
+    }
+
+    /// Every handle valid and none listed twice (a repeated handle would be freed twice).
+    fn check_batch(&self, inner: &Inner, handles: &[u64]) -> Result<()> {
+        for &h in handles {
+            self.decode(inner, h)?;
+        }
+        let dup = if handles.len() <= READ_FREE_BATCH {
+            (1..handles.len()).find_map(|i| handles[..i].contains(&handles[i]).then(|| handles[i]))
+        } else {
+            let mut sorted = handles.to_vec();
+            sorted.sort_unstable();
+            sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+        };
+        match dup {
+            Some(h) => Err(ZsError::InvalidHandle(h)),
+            None => Ok(()),
+        }
+    }
+
+    /// `read_free_each` with the reads spread over `threads` threads: `f(bytes, out)` for
+    /// object `i` into `outs[i]` (the objects split into contiguous runs, one per thread), then
+    /// `before_free` with each object's verdict on this thread, then the frees of the accepted
+    /// objects in order — all under one lock, which the threads share for reading. Every
+    /// handle is checked first, as in `read_free_each`. Returns the verdicts.
+    pub fn read_free_parallel(
+        &self,
+        handles: &[u64],
+        outs: &mut [&mut [u8]],
+        threads: usize,
+        f: impl Fn(&[u8], &mut [u8]) -> bool + Sync,
+        before_free: impl FnOnce(&[bool]),
+    ) -> Result<Vec<bool>> {
+        if outs.len() != handles.len() {
+            return Err(ZsError::InvalidArgument(format!(
+                "{} outputs for {} handles",
+                outs.len(),
+                handles.len()
+            )));
+        }
+        let mut inner = self.lock();
+        self.check_batch(&inner, handles)?;
+        let mut oks = vec![false; handles.len()];
+        {
+            let shared: &Inner = &inner;
+            let mut cells = Vec::with_capacity(handles.len());
+            let mut zeros_len = 0;
+            for &h in handles {
+                let c = self.decode(shared, h)?;
+                if !shared.handles[c as usize].written {
+                    zeros_len = zeros_len.max(shared.handles[c as usize].len as usize);
+                }
+                cells.push(c);
+            }
+            // Allocated, never written objects read as zeros.
+            let zeros = vec![0u8; zeros_len];
+            let srcs: Vec<&[u8]> = cells
+                .iter()
+                .map(|&c| {
+                    self.object_bytes(shared, c)
+                        .unwrap_or_else(|| &zeros[..shared.handles[c as usize].len as usize])
+                })
+                .collect();
+            let per = handles.len().div_ceil(threads.max(1)).max(1);
+            let f = &f;
+            std::thread::scope(|s| {
+                for ((srcs, outs), oks) in srcs
+                    .chunks(per)
+                    .zip(outs.chunks_mut(per))
+                    .zip(oks.chunks_mut(per))
+                {
+                    s.spawn(move || {
+                        for (i, (src, out)) in srcs.iter().zip(outs.iter_mut()).enumerate() {
+                            if let Some(next) = srcs.get(i + 1) {
+                                prefetch(next);
+                            }
+                            oks[i] = f(src, out);
+                        }
+                    });
+                }
+            });
+        }
+        before_free(&oks);
+        for (&h, _) in handles.iter().zip(&oks).filter(|(_, &ok)| ok) {
+            let cell = self.decode(&inner, h)?;
+            self.free_cell(&mut inner, cell);
+        }
+        Ok(oks)
     }
 
     fn zspage_of<'a>(&self, inner: &'a Inner, cell: u32) -> &'a super::zspage::Zspage {

@@ -12,7 +12,7 @@
 
 use std::cell::RefCell;
 
-use super::core::Zswap;
+use super::core::{workers, Zswap, PARALLEL_MIN_PAGES};
 use super::stats::inc;
 use super::{FailPoint, SwapSlot};
 use crate::error::{Errno, Result, ZsError};
@@ -32,6 +32,9 @@ type Found = (usize, u32, Option<u32>);
 /// Slots loaded under one hold of the entry lock: one `read_free_each` batch, so that every
 /// zswpin of the hold is counted before the pool frees the objects (which hold the objcgs).
 const LOAD_CHUNK: usize = READ_FREE_BATCH;
+
+/// Slots per hold when a large batch decompresses on several threads.
+const PAR_LOAD_CHUNK: usize = 4096;
 
 /// The outcome of loading one slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +66,8 @@ impl Zswap {
         }
     }
 
-    /// Loads `slots[k]` into row k of `out`, taking the entry lock once per 64 slots. Rows of
+    /// Loads `slots[k]` into row k of `out`, taking the entry lock once per 64 slots (4096 for
+    /// a batch of 512 or more, decompressed on every core). Rows of
     /// absent or failed slots are left untouched.
     pub fn load_many(&self, slots: &[SwapSlot], out: &mut [u8]) -> Result<Vec<LoadStatus>> {
         let mut status = vec![LoadStatus::Absent; slots.len()];
@@ -92,10 +96,22 @@ impl Zswap {
         }
         let (mut found, mut handles, mut dups) =
             LOAD_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        // A large batch decompresses on every core, as the kernel's swap-ins run on every CPU
+        // that faults (injected failures need the one-thread order of decompressions).
+        let threads = if slots.len() >= PARALLEL_MIN_PAGES && self.faults_idle() {
+            workers()
+        } else {
+            1
+        };
+        let per_hold = if threads > 1 {
+            PAR_LOAD_CHUNK
+        } else {
+            LOAD_CHUNK
+        };
         let chunks = slots
-            .chunks(LOAD_CHUNK)
-            .zip(out.chunks_mut(LOAD_CHUNK * ps))
-            .zip(status.chunks_mut(LOAD_CHUNK));
+            .chunks(per_hold)
+            .zip(out.chunks_mut(per_hold * ps))
+            .zip(status.chunks_mut(per_hold));
         let mut result = Ok(());
         for ((slots, out), status) in chunks {
             let mut st = self.lock();
@@ -113,30 +129,11 @@ impl Zswap {
                     }
                 }
             }
-            // zswpin is counted per run of pages of one objcg, before the objects (which hold
-            // the objcg references) are freed.
-            let mut run: (Option<u32>, u64) = (None, 0);
-            let last = found.len().wrapping_sub(1);
-            result = self.pool.read_free_each(&handles, |i, src| {
-                let (k, _, objcg) = found[i];
-                let ok = self.decompress(src, &mut out[k * ps..(k + 1) * ps]);
-                if ok {
-                    if run.1 > 0 && run.0 != objcg {
-                        self.count_objcg_event(run.0, |i| i.zswpin, run.1);
-                        run.1 = 0;
-                    }
-                    run = (objcg, run.1 + 1);
-                }
-                if i == last && run.1 > 0 {
-                    self.count_objcg_event(run.0, |i| i.zswpin, run.1);
-                }
-                status[k] = if ok {
-                    LoadStatus::Loaded
-                } else {
-                    LoadStatus::Failed
-                };
-                ok
-            });
+            result = if threads > 1 {
+                self.read_parallel(&found, &handles, out, status, threads)
+            } else {
+                self.read_each(&found, &handles, out, status)
+            };
             // A slot listed again in the chunk: gone if its first turn loaded it (the load is
             // exclusive), failed again if that turn failed — never `Absent` while the entry
             // stays, which would send the caller to a stale disk page.
@@ -160,6 +157,85 @@ impl Zswap {
         }
         LOAD_BUF.with(|b| *b.borrow_mut() = (found, handles, dups));
         result
+    }
+
+    /// The reads of one hold, on this thread: decompress each found slot into its row, count
+    /// zswpin per run of one objcg before the pool frees the objects (which hold the objcgs).
+    fn read_each(
+        &self,
+        found: &[Found],
+        handles: &[u64],
+        out: &mut [u8],
+        status: &mut [LoadStatus],
+    ) -> Result<()> {
+        let ps = self.page_size;
+        let mut run: (Option<u32>, u64) = (None, 0);
+        let last = found.len().wrapping_sub(1);
+        self.pool.read_free_each(handles, |i, src| {
+            let (k, _, objcg) = found[i];
+            let ok = self.decompress(src, &mut out[k * ps..(k + 1) * ps]);
+            if ok {
+                if run.1 > 0 && run.0 != objcg {
+                    self.count_objcg_event(run.0, |i| i.zswpin, run.1);
+                    run.1 = 0;
+                }
+                run = (objcg, run.1 + 1);
+            }
+            if i == last && run.1 > 0 {
+                self.count_objcg_event(run.0, |i| i.zswpin, run.1);
+            }
+            status[k] = if ok {
+                LoadStatus::Loaded
+            } else {
+                LoadStatus::Failed
+            };
+            ok
+        })
+    }
+
+    /// `read_each` with the decompressions spread over `threads` threads; the counting, in
+    /// slot order, and the frees stay on this thread.
+    fn read_parallel(
+        &self,
+        found: &[Found],
+        handles: &[u64],
+        out: &mut [u8],
+        status: &mut [LoadStatus],
+        threads: usize,
+    ) -> Result<()> {
+        let ps = self.page_size;
+        let mut rows: Vec<Option<&mut [u8]>> = out.chunks_mut(ps).map(Some).collect();
+        let mut outs: Vec<&mut [u8]> = found
+            .iter()
+            .filter_map(|&(k, _, _)| rows[k].take())
+            .collect();
+        let oks = self.pool.read_free_parallel(
+            handles,
+            &mut outs,
+            threads,
+            |src, dst| self.decompress(src, dst),
+            |oks| {
+                let mut run: (Option<u32>, u64) = (None, 0);
+                for (&(_, _, objcg), _) in found.iter().zip(oks).filter(|(_, &ok)| ok) {
+                    if run.1 > 0 && run.0 != objcg {
+                        self.count_objcg_event(run.0, |i| i.zswpin, run.1);
+                        run.1 = 0;
+                    }
+                    run = (objcg, run.1 + 1);
+                }
+                if run.1 > 0 {
+                    self.count_objcg_event(run.0, |i| i.zswpin, run.1);
+                }
+            },
+        )?;
+        for (&(k, _, _), ok) in found.iter().zip(oks) {
+            status[k] = if ok {
+                LoadStatus::Loaded
+            } else {
+                LoadStatus::Failed
+            };
+        }
+        Ok(())
     }
 
     /// `zswap_decompress`: raw copy for PAGE_SIZE entries; false (and `decompress_fail`) on

@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::core::{State, Zswap};
+use super::core::{workers, State, Zswap, PARALLEL_MIN_PAGES};
 use super::entry::Entry;
 use super::shrink::ShrinkMemcg;
 use super::stats::{gauge_add, inc};
@@ -44,17 +44,6 @@ impl<T: Default> Drop for PanicSignal<'_, T> {
         }
     }
 }
-
-/// Compression threads for large batches: the CPUs this process may use, at most 8. Asked
-/// once: `available_parallelism` reads the cgroup's CPU quota files on every call.
-fn workers() -> usize {
-    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |c| c.get().min(8)))
-}
-
-/// Batches at least this large are compressed on several threads (below it, starting the
-/// threads costs more than it saves).
-const PARALLEL_MIN_PAGES: usize = 512;
 
 /// Batches are compressed and stored this many pages at a time, so the compressed buffer stays
 /// small and hot in cache instead of growing to the whole batch's size.
