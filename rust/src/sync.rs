@@ -12,13 +12,16 @@
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 /// A mutual-exclusion lock released by a plain store (see the module's documentation).
 #[derive(Default)]
 pub struct Lock<T> {
     locked: AtomicBool,
+    /// Threads in `lock_contended`, so that a holder running a long batch can step aside
+    /// between chunks (the lock itself is not fair).
+    waiters: AtomicU32,
     data: UnsafeCell<T>,
 }
 
@@ -39,6 +42,7 @@ impl<T> Lock<T> {
     pub const fn new(data: T) -> Self {
         Lock {
             locked: AtomicBool::new(false),
+            waiters: AtomicU32::new(0),
             data: UnsafeCell::new(data),
         }
     }
@@ -62,6 +66,34 @@ impl<T> Lock<T> {
 
     #[cold]
     fn lock_contended(&self) {
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        self.spin_until_locked();
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether another thread is waiting for the lock. A caller that takes the lock once per
+    /// chunk of a long batch yields between chunks when it is, so that waiters get a turn.
+    pub fn has_waiters(&self) -> bool {
+        self.waiters.load(Ordering::Relaxed) != 0
+    }
+
+    /// Gives waiting threads a turn, if there are any: call without holding the lock, between
+    /// the chunks of a long batch. Returns once one of them has the lock, none is left, or after
+    /// about 200 µs (a waiter may be asleep for up to 50 µs).
+    pub fn yield_to_waiters(&self) {
+        if !self.has_waiters() {
+            return;
+        }
+        let start = std::time::Instant::now();
+        while self.has_waiters()
+            && !self.locked.load(Ordering::Relaxed)
+            && start.elapsed() < Duration::from_micros(200)
+        {
+            std::thread::yield_now();
+        }
+    }
+
+    fn spin_until_locked(&self) {
         let mut tries = 0u32;
         loop {
             while self.locked.load(Ordering::Relaxed) {
@@ -153,6 +185,34 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(*l.lock(), 400_000);
+    }
+
+    #[test]
+    fn a_batch_holder_lets_a_waiter_in_between_chunks() {
+        let l = Arc::new(Lock::new(Vec::new()));
+        let started = Arc::new(AtomicBool::new(false));
+        let holder = {
+            let (l, started) = (l.clone(), started.clone());
+            std::thread::spawn(move || {
+                for chunk in 0..200 {
+                    {
+                        let mut g = l.lock();
+                        started.store(true, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_micros(200));
+                        g.push(chunk);
+                    }
+                    l.yield_to_waiters();
+                }
+            })
+        };
+        while !started.load(Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+        // The waiter gets in long before the 200 chunks (40 ms) are done.
+        let seen = l.lock().len();
+        holder.join().unwrap();
+        assert!(seen < 150, "waited through {seen} chunks");
+        assert_eq!(l.lock().len(), 200);
     }
 
     #[test]

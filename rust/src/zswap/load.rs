@@ -151,9 +151,11 @@ impl Zswap {
                     st.entries.get_mut(id).claimed = false;
                 }
             }
+            drop(st);
             if result.is_err() {
                 break;
             }
+            self.yield_to_waiters();
         }
         LOAD_BUF.with(|b| *b.borrow_mut() = (found, handles, dups));
         result
