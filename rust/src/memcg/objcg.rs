@@ -71,7 +71,30 @@ impl Cgroups {
 
     /// `get_objcg` with the objcg's current memcg (`objcg_memcg`), under one tree lock.
     pub fn get_objcg_memcg(&self, memcg: MemcgId) -> Result<Option<(ObjcgId, MemcgId)>> {
+        self.get_objcg_memcg_locked(&self.read(), memcg)
+    }
+
+    /// `get_objcg_memcg`, then `may_zswap` of the memcg found, under one tree lock (zswap's
+    /// store prologue): `Some((objcg, its memcg, may_zswap))`, with a reference taken.
+    pub fn get_objcg_may_zswap(&self, memcg: MemcgId) -> Result<Option<(ObjcgId, MemcgId, bool)>> {
         let t = self.read();
+        let Some((o, m)) = self.get_objcg_memcg_locked(&t, memcg)? else {
+            return Ok(None);
+        };
+        match self.zswap_over_limit_locked(&t, m) {
+            Ok(over) => Ok(Some((o, m, over.is_none()))),
+            Err(e) => {
+                self.objcg_put_locked(&t, o)?;
+                Err(e)
+            }
+        }
+    }
+
+    fn get_objcg_memcg_locked(
+        &self,
+        t: &Tree,
+        memcg: MemcgId,
+    ) -> Result<Option<(ObjcgId, MemcgId)>> {
         for &a in t.memcg(memcg)?.chain.iter() {
             if a == ROOT_MEMCG {
                 break;
@@ -270,7 +293,10 @@ impl Cgroups {
     /// up to but excluding root, no level's `floor(zswap bytes / PAGE_SIZE)` reaches its
     /// memory.zswap.max (a max of 0 always refuses). Returns the first level over its limit.
     pub fn zswap_over_limit(&self, memcg: MemcgId) -> Result<Option<MemcgId>> {
-        let t = self.read();
+        self.zswap_over_limit_locked(&self.read(), memcg)
+    }
+
+    fn zswap_over_limit_locked(&self, t: &Tree, memcg: MemcgId) -> Result<Option<MemcgId>> {
         let zswap = self.items().zswap;
         let max_all = super::page_counter_max(self.page_size);
         for &a in t.memcg(memcg)?.chain.iter() {

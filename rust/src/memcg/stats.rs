@@ -354,9 +354,20 @@ impl Cgroups {
     /// `count_objcg_events`: memcg events on the objcg's current memcg, plus the global count.
     pub fn count_objcg_event(&self, o: ObjcgId, item: StatItem, n: u64) -> Result<()> {
         self.reg.check(item, &[StatLevel::Event])?;
+        self.count_objcg_event_locked(&self.read(), o, item, n)
+    }
+
+    /// `count_objcg_event`, then `objcg_put`, under one tree lock (the end of zswap's store).
+    pub fn count_objcg_event_put(&self, o: ObjcgId, item: StatItem, n: u64) -> Result<()> {
+        self.reg.check(item, &[StatLevel::Event])?;
         let t = self.read();
+        self.count_objcg_event_locked(&t, o, item, n)?;
+        self.objcg_put_locked(&t, o)
+    }
+
+    fn count_objcg_event_locked(&self, t: &Tree, o: ObjcgId, item: StatItem, n: u64) -> Result<()> {
         let memcg = t.objcg(o)?.memcg;
-        self.add_memcg_state(&t, memcg, item, n as i64);
+        self.add_memcg_state(t, memcg, item, n as i64);
         self.vm_events[item as usize].fetch_add(n as i64, Relaxed);
         Ok(())
     }

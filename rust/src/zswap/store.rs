@@ -356,14 +356,23 @@ impl Zswap {
                 length: 0,
             }
         } else {
-            // The objcg with its memcg (the LRU's), looked up under one tree lock.
+            // The objcg with its memcg (the LRU's) and whether that may zswap, looked up under
+            // one tree lock.
             let objcg = match &self.cg {
-                Some(cg) => cg.get_objcg_memcg(memcg.unwrap_or(ROOT_MEMCG))?,
+                Some(cg) => cg.get_objcg_may_zswap(memcg.unwrap_or(ROOT_MEMCG))?,
                 None => None,
             };
             let r = self.store_pages(st, slots, pages, rows, comp, objcg, memcg, nid);
-            if let (Some(cg), Some((o, _))) = (&self.cg, objcg) {
-                cg.objcg_put(o)?;
+            // zswpout for a stored folio, then the store's objcg reference goes (one tree lock).
+            let n = slots.len() as u64;
+            let stored = matches!(&r, Ok(r) if r.stored());
+            match (&self.cg, &self.items, objcg) {
+                (Some(cg), Some(items), Some((o, _, _))) if stored => {
+                    cg.count_objcg_event_put(o, items.zswpout, n)?
+                }
+                (Some(cg), _, Some((o, _, _))) => cg.objcg_put(o)?,
+                _ if stored => self.count_objcg_event(None, |i| i.zswpout, n),
+                _ => {}
             }
             let r = r?;
             if !r.stored() && self.reached_full() {
@@ -389,7 +398,7 @@ impl Zswap {
         pages: &[u8],
         rows: &[u8],
         comp: &[Compressed],
-        objcg: Option<(ObjcgId, MemcgId)>,
+        objcg: Option<(ObjcgId, MemcgId, bool)>,
         memcg: Option<MemcgId>,
         nid: usize,
     ) -> Result<StoreResult> {
@@ -400,9 +409,9 @@ impl Zswap {
             })
         };
         let mut lru_memcg = ROOT_MEMCG;
-        if let (Some(cg), Some((_, m))) = (&self.cg, objcg) {
+        if let Some((_, m, may_zswap)) = objcg {
             lru_memcg = m;
-            if !cg.may_zswap(lru_memcg)?
+            if !may_zswap
                 && !matches!(
                     self.shrink_memcg_locked(st, lru_memcg)?,
                     ShrinkMemcg::Written(_)
@@ -411,7 +420,7 @@ impl Zswap {
                 return reject(RejectReason::ZswapMax);
             }
         }
-        let objcg = objcg.map(|(o, _)| o);
+        let objcg = objcg.map(|(o, _, _)| o);
         if self.check_limits() {
             return reject(RejectReason::PoolLimit);
         }
@@ -429,7 +438,6 @@ impl Zswap {
                 Err(reason) => return reject(reason),
             }
         }
-        self.count_objcg_event(objcg, |i| i.zswpout, slots.len() as u64);
         Ok(StoreResult {
             reject: None,
             length,
