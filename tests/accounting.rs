@@ -444,3 +444,66 @@ fn a_batch_write_with_one_foreign_object_charges_nothing() {
         .unwrap();
     assert_eq!(w.zswap(w.b, 0), 2 * 112);
 }
+
+#[test]
+fn batch_frees_uncharge_exactly_as_one_free_per_object() {
+    // Two memcgs' objects interleaved on two nodes, spanning and not, with the objcg stock
+    // crossing page boundaries many times: freeing them with read_free_each (one memcg call
+    // per objcg per 64 objects) must leave every counter where one free per object leaves it,
+    // after every batch.
+    for mode in ["zsmalloc", "consumer"] {
+        let (x, y) = (world(&[512, 512], mode), world(&[512, 512], mode));
+        let mut hx = Vec::new();
+        let mut hy = Vec::new();
+        for k in 0..300usize {
+            let len = 30 + (k * 397) % 3000;
+            let data = vec![k as u8; len];
+            let (m, nid) = if k % 3 == 0 { (x.a, 1) } else { (x.b, k % 2) };
+            let h = x.pool.malloc(len, nid).unwrap();
+            x.pool.write_owned(h, &data, Some(m)).unwrap();
+            hx.push(h);
+            let m = if m == x.a { y.a } else { y.b };
+            let h = y.pool.malloc(len, nid).unwrap();
+            y.pool.write_owned(h, &data, Some(m)).unwrap();
+            hy.push(h);
+        }
+        let files = |w: &World| {
+            let mut v = Vec::new();
+            for m in [w.a, w.b] {
+                for f in ["memory.stat", "memory.numa_stat", "memory.current"] {
+                    v.push(w.cg.read_file(m, f).unwrap());
+                }
+                v.push(w.charged(m).to_string());
+                v.push(w.refs(m).to_string());
+            }
+            for nid in 0..2 {
+                v.push(w.cg.node_vmstat(nid).unwrap());
+            }
+            v
+        };
+        assert_eq!(files(&x), files(&y));
+        // Batches of uneven sizes (7, 64, 100, ...), every other object kept.
+        let mut at = 0;
+        for n in [7usize, 64, 100, 129] {
+            let end = (at + n).min(hx.len());
+            let mut kept = 0;
+            x.pool
+                .read_free_each(&hx[at..end], |i, _| {
+                    let free = (at + i) % 2 == 0 || n == 7;
+                    kept += usize::from(!free);
+                    free
+                })
+                .unwrap();
+            for (i, &h) in hy[at..end].iter().enumerate() {
+                if (at + i) % 2 == 0 || n == 7 {
+                    y.pool.free(h).unwrap();
+                }
+            }
+            assert_eq!(files(&x), files(&y), "{mode}: after the batch at {at}");
+            assert!(kept > 0 || n == 7);
+            at = end;
+        }
+        x.pool.check_invariants().unwrap();
+        y.pool.check_invariants().unwrap();
+    }
+}

@@ -121,12 +121,17 @@ impl Cgroups {
     }
 
     pub(crate) fn objcg_put_locked(&self, t: &Tree, o: ObjcgId) -> Result<()> {
+        self.objcg_put_n_locked(t, o, 1)
+    }
+
+    /// Drops `n` references at once; the last one releases the objcg.
+    fn objcg_put_n_locked(&self, t: &Tree, o: ObjcgId, n: u64) -> Result<()> {
         let obj = t.objcg(o)?;
         let prev = obj
             .refcnt
-            .fetch_update(Relaxed, Relaxed, |r| r.checked_sub(1))
+            .fetch_update(Relaxed, Relaxed, |r| r.checked_sub(n))
             .map_err(|_| ZsError::Cgroup(format!("objcg {o}: reference count underflow")))?;
-        if prev == 1 && !obj.released.swap(true, Relaxed) {
+        if n > 0 && prev == n && !obj.released.swap(true, Relaxed) {
             let mut stock = obj.stock.lock();
             let pages = *stock / self.page_size;
             *stock = 0;
@@ -211,14 +216,18 @@ impl Cgroups {
 
     fn obj_cgroup_uncharge_locked(&self, t: &Tree, o: ObjcgId, bytes: u64) -> Result<()> {
         let obj = t.objcg(o)?;
-        let mut stock = obj.stock.lock();
+        self.refill_stock(t, obj.memcg, &mut obj.stock.lock(), bytes);
+        Ok(())
+    }
+
+    /// `refill_obj_stock`: `bytes` back to the stock; past a page, its whole pages uncharged.
+    fn refill_stock(&self, t: &Tree, memcg: MemcgId, stock: &mut u64, bytes: u64) {
         *stock += bytes;
         if *stock > self.page_size {
             let pages = *stock / self.page_size;
             *stock %= self.page_size;
-            self.uncharge_kmem(t, obj.memcg, pages);
+            self.uncharge_kmem(t, memcg, pages);
         }
-        Ok(())
     }
 
     /// zsmalloc's charge of a new object, under one tree lock: `objcg_get` (the stored
@@ -255,6 +264,43 @@ impl Cgroups {
         self.obj_cgroup_uncharge_locked(&t, o, bytes)?;
         self.apply_deltas(&t, o, lruvec, node)?;
         self.objcg_put_locked(&t, o)
+    }
+
+    /// `uncharge_objcg_object` for several objects of `o`, freed in one batch, under one tree
+    /// lock: the stock takes each object's bytes in order, uncharging whole pages as it passes
+    /// them exactly as one call per object would; the stat deltas, summed by the caller, are
+    /// applied once; the objects' references are dropped together.
+    pub fn uncharge_objcg_objects(
+        &self,
+        o: ObjcgId,
+        sizes: &[u64],
+        lruvec: &[ObjStatDelta],
+        node: &[ObjStatDelta],
+    ) -> Result<()> {
+        for &(nid, item, _) in lruvec {
+            self.reg.check(item, &[StatLevel::Lruvec])?;
+            self.check_nid(nid)?;
+        }
+        for &(nid, item, _) in node {
+            self.reg
+                .check(item, &[StatLevel::Lruvec, StatLevel::Node])?;
+            self.check_nid(nid)?;
+        }
+        let t = self.read();
+        let obj = t.objcg(o)?;
+        {
+            let mut stock = obj.stock.lock();
+            for &bytes in sizes {
+                self.refill_stock(&t, obj.memcg, &mut stock, bytes);
+            }
+        }
+        for &(nid, item, delta) in lruvec {
+            self.add_lruvec_state(&t, obj.memcg, nid, item, delta);
+        }
+        for &(nid, item, delta) in node {
+            self.add_node_state(nid, item, delta);
+        }
+        self.objcg_put_n_locked(&t, o, sizes.len() as u64)
     }
 
     fn check_deltas(&self, lruvec: &[ObjStatDelta], node: ObjStatDelta) -> Result<()> {

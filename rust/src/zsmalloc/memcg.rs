@@ -126,6 +126,53 @@ pub struct Attribution {
 type Share = (usize, i64, i64);
 
 /// Panics only on a broken invariant of this module (an objcg we hold a reference to vanished).
+/// Uncharges of objects freed together under the pool lock (a batch of exclusive reads),
+/// applied per objcg by one memcg call each in `Pool::flush_uncharges`: each object's bytes go
+/// back to the stock in order, the stat deltas are summed, the references dropped together.
+/// The totals are exactly those of one uncharge per object; like the kernel's per-CPU stat
+/// batching, only the intermediate values are never seen.
+#[derive(Debug, Default)]
+pub(crate) struct UnchargeBatch {
+    runs: Vec<UnchargeRun>,
+}
+
+#[derive(Debug)]
+struct UnchargeRun {
+    objcg: u32,
+    sizes: Vec<u64>,
+    lruvec: Vec<ObjStatDelta>,
+    node: Vec<ObjStatDelta>,
+}
+
+impl UnchargeBatch {
+    fn add(&mut self, objcg: u32, size: u64, lruvec: &[ObjStatDelta], node: ObjStatDelta) {
+        let run = match self.runs.iter().position(|r| r.objcg == objcg) {
+            Some(i) => &mut self.runs[i],
+            None => {
+                self.runs.push(UnchargeRun {
+                    objcg,
+                    sizes: Vec::new(),
+                    lruvec: Vec::new(),
+                    node: Vec::new(),
+                });
+                self.runs.last_mut().expect("just pushed")
+            }
+        };
+        run.sizes.push(size);
+        for &d in lruvec {
+            sum_into(&mut run.lruvec, d);
+        }
+        sum_into(&mut run.node, node);
+    }
+}
+
+fn sum_into(v: &mut Vec<ObjStatDelta>, d: ObjStatDelta) {
+    match v.iter_mut().find(|e| e.0 == d.0 && e.1 == d.1) {
+        Some(e) => e.2 += d.2,
+        None => v.push(d),
+    }
+}
+
 fn ok<T>(r: Result<T>) -> T {
     r.expect("memcg accounting: objcg held by the pool is unknown to its cgroups")
 }
@@ -313,7 +360,14 @@ impl Pool {
 
     /// Reverses `charge_cell` when the object is freed (`obj_free` / `zswap_entry_free`):
     /// uncharge from the current layout, drop the pointer's reference, clear the slot.
-    pub(crate) fn uncharge_cell(&self, inner: &mut Inner, cell: u32) {
+    /// In a memcg-aware pool with a `batch`, the memcg side is deferred to `flush_uncharges`
+    /// (the layout side — the slot's owner — is cleared now).
+    pub(crate) fn uncharge_cell_with(
+        &self,
+        inner: &mut Inner,
+        cell: u32,
+        batch: Option<&mut UnchargeBatch>,
+    ) {
         let o = self.cell_objcg(inner, cell);
         if o == NONE {
             return;
@@ -325,8 +379,12 @@ impl Pool {
                 let size = inner.classes[inner.zspages.get(h.zspage).class as usize].size;
                 // obj_cgroup_uncharge, mod_slot_stats(−1), objcg_put: one call, one tree lock.
                 let (d, n, node) = self.slot_deltas(p, inner, h.zspage, h.idx, -1);
-                ok(p.cgroups
-                    .uncharge_objcg_object(o, size as u64, &d[..n], node));
+                match batch {
+                    Some(b) => b.add(o, size as u64, &d[..n], node),
+                    None => ok(p
+                        .cgroups
+                        .uncharge_objcg_object(o, size as u64, &d[..n], node)),
+                }
                 inner.zspages.get_mut(h.zspage).objcgs[h.idx as usize] = NONE;
             }
             Accounting::Consumer(p) => {
@@ -339,6 +397,16 @@ impl Pool {
             }
         }
         inner.charge_calls += 1;
+    }
+
+    /// Applies the uncharges a batch deferred, one memcg call per objcg.
+    pub(crate) fn flush_uncharges(&self, batch: UnchargeBatch) {
+        if let Accounting::Zsmalloc(p) = &self.acct {
+            for r in batch.runs {
+                ok(p.cgroups
+                    .uncharge_objcg_objects(r.objcg, &r.sizes, &r.lruvec, &r.node));
+            }
+        }
     }
 
     /// The memcg owning the object behind `handle`, if any (zswap's lookup after patch 06).

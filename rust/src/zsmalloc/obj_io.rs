@@ -5,6 +5,7 @@
 //! The combined calls are exactly the separate ones in the same order (malloc, charge, write);
 //! they only save the lock round trips and handle decodes between them.
 
+use super::memcg::UnchargeBatch;
 use super::pool::{HandleCell, Inner, Pool};
 use crate::error::{Result, ZsError};
 use crate::memcg::{MemcgId, ObjcgId};
@@ -136,12 +137,12 @@ impl Pool {
                 };
                 accepted |= u64::from(ok) << k;
             }
-            for (k, &h) in chunk.iter().enumerate() {
-                if accepted & (1 << k) != 0 {
-                    let cell = self.decode(&inner, h)?;
-                    self.free_cell(&mut inner, cell);
-                }
-            }
+            let accepted = chunk
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| accepted & (1 << k) != 0)
+                .map(|(_, &h)| h);
+            self.free_batch(&mut inner, accepted)?;
         }
         Ok(())
     }
@@ -227,11 +228,31 @@ impl Pool {
             });
         }
         before_free(&oks);
-        for (&h, _) in handles.iter().zip(&oks).filter(|(_, &ok)| ok) {
-            let cell = self.decode(&inner, h)?;
-            self.free_cell(&mut inner, cell);
-        }
+        let accepted = handles
+            .iter()
+            .zip(&oks)
+            .filter(|(_, &ok)| ok)
+            .map(|(&h, _)| h);
+        self.free_batch(&mut inner, accepted)?;
         Ok(oks)
+    }
+
+    /// Frees `handles` in order under the caller's lock, with one memcg call per objcg for
+    /// the uncharges (applied even if a handle turns out invalid part way).
+    fn free_batch(&self, inner: &mut Inner, handles: impl Iterator<Item = u64>) -> Result<()> {
+        let mut uncharges = UnchargeBatch::default();
+        let mut result = Ok(());
+        for h in handles {
+            match self.decode(inner, h) {
+                Ok(cell) => self.free_cell_with(inner, cell, Some(&mut uncharges)),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.flush_uncharges(uncharges);
+        result
     }
 
     fn zspage_of<'a>(&self, inner: &'a Inner, cell: u32) -> &'a super::zspage::Zspage {

@@ -545,8 +545,18 @@ impl Pool {
     }
 
     pub(crate) fn free_cell(&self, inner: &mut Inner, cell: u32) {
+        self.free_cell_with(inner, cell, None);
+    }
+
+    /// `free_cell`, with the memcg side of the uncharge deferred to `batch` if given.
+    pub(crate) fn free_cell_with(
+        &self,
+        inner: &mut Inner,
+        cell: u32,
+        batch: Option<&mut super::memcg::UnchargeBatch>,
+    ) {
         // obj_free: the owner is uncharged from the current layout before the slot is freed.
-        self.uncharge_cell(inner, cell);
+        self.uncharge_cell_with(inner, cell, batch);
         let HandleCell {
             zspage: zid, idx, ..
         } = inner.handles[cell as usize];
