@@ -504,20 +504,18 @@ fn writeback_moves_idle_pages_largest_first_and_reads_them_back() {
         format!("{}\n", std::fs::canonicalize(&bd.0).unwrap().display())
     );
     // A relative path opens from the current directory and reads back absolute, as the
-    // kernel's file_path() shows it.
-    let rel = format!("target/zsrs-bd-{}", std::process::id());
-    std::fs::create_dir_all("target").unwrap();
-    std::fs::write(&rel, vec![0u8; 4 * PS]).unwrap();
+    // kernel's file_path() shows it: reach the backing file from the current directory up to
+    // the root and down again.
+    let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
+    let target = std::fs::canonicalize(&bd.0).unwrap();
+    let up = "../".repeat(cwd.components().count() - 1);
+    let rel = format!("{up}{}", target.strip_prefix("/").unwrap().display());
     let other = Zram::new(mem(), ZramConfig::new("zram1")).unwrap();
     other.write_file("backing_dev", &rel).unwrap();
-    let shown = other.read_file("backing_dev").unwrap();
-    std::fs::remove_file(&rel).unwrap();
-    let want = std::env::current_dir()
-        .unwrap()
-        .canonicalize()
-        .unwrap()
-        .join(&rel);
-    assert_eq!(shown, format!("{}\n", want.display()));
+    assert_eq!(
+        other.read_file("backing_dev").unwrap(),
+        format!("{}\n", target.display())
+    );
     dev.write_file("disksize", "64K").unwrap();
     let pages = [text_page(0), vec![0u8; PS], random_page(2), w1_page(5, PS)];
     for (i, p) in pages.iter().enumerate() {

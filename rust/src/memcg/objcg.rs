@@ -84,7 +84,8 @@ impl Cgroups {
         match self.zswap_over_limit_locked(&t, m) {
             Ok(over) => Ok(Some((o, m, over.is_none()))),
             Err(e) => {
-                self.objcg_put_locked(&t, o)?;
+                // The reference goes back; the error that matters is the first one.
+                let _ = self.objcg_put_locked(&t, o);
                 Err(e)
             }
         }

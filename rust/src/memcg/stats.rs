@@ -361,8 +361,9 @@ impl Cgroups {
     pub fn count_objcg_event_put(&self, o: ObjcgId, item: StatItem, n: u64) -> Result<()> {
         self.reg.check(item, &[StatLevel::Event])?;
         let t = self.read();
-        self.count_objcg_event_locked(&t, o, item, n)?;
-        self.objcg_put_locked(&t, o)
+        let counted = self.count_objcg_event_locked(&t, o, item, n);
+        self.objcg_put_locked(&t, o)?;
+        counted
     }
 
     fn count_objcg_event_locked(&self, t: &Tree, o: ObjcgId, item: StatItem, n: u64) -> Result<()> {

@@ -5,9 +5,11 @@
 //! the same pool call (`Pool::read_free_each`, like `zs_obj_read_begin` … `zs_free`; a raw copy
 //! for entries of length PAGE_SIZE), counting `zswpin` on the entry's objcg's current memcg
 //! before the free, then erases and releases the entry. A batch takes the locks once per
-//! `LOAD_CHUNK` slots, and the pool prefetches each object while the one before it is
-//! decompressed. A decompression failure counts
-//! `decompress_fail`, keeps the entry and returns `-EIO`. A miss is `-ENOENT` for the caller,
+//! `LOAD_CHUNK` (64) slots, and the pool prefetches each object while the one before it is
+//! decompressed; a batch of at least 512 slots takes them once per `PAR_LOAD_CHUNK` (4096) and
+//! decompresses on every core (`Pool::read_free_parallel`), counting and freeing on the
+//! caller's thread in slot order. A decompression failure counts `decompress_fail`, keeps the
+//! entry and returns `-EIO`. A miss is `-ENOENT` for the caller,
 //! who then reads the disk and records a disk swapin (`zswap_folio_swapin`).
 
 use std::cell::RefCell;
@@ -108,12 +110,13 @@ impl Zswap {
         } else {
             LOAD_CHUNK
         };
+        let holds = slots.len().div_ceil(per_hold);
         let chunks = slots
             .chunks(per_hold)
             .zip(out.chunks_mut(per_hold * ps))
             .zip(status.chunks_mut(per_hold));
         let mut result = Ok(());
-        for ((slots, out), status) in chunks {
+        for (hold, ((slots, out), status)) in chunks.enumerate() {
             let mut st = self.lock();
             found.clear();
             handles.clear();
@@ -129,7 +132,8 @@ impl Zswap {
                     }
                 }
             }
-            result = if threads > 1 {
+            // Threads only for enough work: a mostly absent chunk, or a short tail, reads here.
+            result = if threads > 1 && found.len() >= PARALLEL_MIN_PAGES {
                 self.read_parallel(&found, &handles, out, status, threads)
             } else {
                 self.read_each(&found, &handles, out, status)
@@ -155,7 +159,10 @@ impl Zswap {
             if result.is_err() {
                 break;
             }
-            self.yield_to_waiters();
+            // Between holds, waiting threads get a turn (after the last, the call returns).
+            if hold + 1 < holds {
+                self.yield_to_waiters();
+            }
         }
         LOAD_BUF.with(|b| *b.borrow_mut() = (found, handles, dups));
         result
@@ -183,8 +190,10 @@ impl Zswap {
                 }
                 run = (objcg, run.1 + 1);
             }
-            if i == last && run.1 > 0 {
+            // The pool frees each READ_FREE_BATCH after reading it: count before that.
+            if (i == last || i % READ_FREE_BATCH == READ_FREE_BATCH - 1) && run.1 > 0 {
                 self.count_objcg_event(run.0, |i| i.zswpin, run.1);
+                run.1 = 0;
             }
             status[k] = if ok {
                 LoadStatus::Loaded

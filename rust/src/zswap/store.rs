@@ -154,8 +154,8 @@ impl Zswap {
         self.check_memcg(memcg)?;
         if slots.len() >= PARALLEL_MIN_PAGES && self.faults_idle() {
             let threads = workers();
-            if threads > 1 {
-                self.store_pipelined(slots, pages, memcg, nid, threads, &mut sink)?;
+            // False when the system starts no thread: then the batch goes the one-thread way.
+            if threads > 1 && self.store_pipelined(slots, pages, memcg, nid, threads, &mut sink)? {
                 return self.maybe_run_worker();
             }
         }
@@ -209,6 +209,7 @@ impl Zswap {
     /// order, counters — is therefore exactly the one-thread order. Workers take chunks by
     /// ticket, and a ticket for chunk `c` is issued only once chunk `c - 2 × threads` is stored,
     /// so at most that many compressed chunks exist at any time, whatever the batch size.
+    /// Returns false, having done nothing, when the system starts no worker thread.
     fn store_pipelined(
         &self,
         slots: &[SwapSlot],
@@ -217,7 +218,7 @@ impl Zswap {
         nid: usize,
         threads: usize,
         sink: &mut impl FnMut(StoreResult),
-    ) -> Result<()> {
+    ) -> Result<bool> {
         use std::sync::{mpsc, Mutex};
 
         type Chunk = (Vec<u8>, Vec<Compressed>);
@@ -234,11 +235,12 @@ impl Zswap {
             let _ = ticket_tx.send(c);
         }
         std::thread::scope(|s| {
+            let mut started = 0;
             for _ in 0..threads {
                 let done_tx = done_tx.clone();
                 let (tickets, spare) = (&tickets, &spare);
                 let stop = &stop;
-                s.spawn(move || {
+                let worker = std::thread::Builder::new().spawn_scoped(s, move || {
                     // A worker that panics says so, so that this thread stops waiting for its
                     // chunk (the scope then passes the panic on).
                     let _signal = PanicSignal(&done_tx);
@@ -263,8 +265,14 @@ impl Zswap {
                         }
                     }
                 });
+                started += usize::from(worker.is_ok());
             }
             drop(done_tx);
+            if started == 0 {
+                // Nothing was compressed or stored: the caller stores the batch itself.
+                drop(ticket_tx);
+                return Ok(false);
+            }
             // Chunks that arrived ahead of their turn (at most `window` of them).
             let mut early: Vec<Option<Chunk>> = (0..n_chunks).map(|_| None).collect();
             let mut want = 0;
@@ -304,7 +312,7 @@ impl Zswap {
             // No more tickets: idle workers stop; busy ones finish their chunk and stop.
             stop.store(true, Relaxed);
             drop(ticket_tx);
-            result
+            result.map(|()| true)
         })
     }
 
