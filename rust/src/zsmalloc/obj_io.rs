@@ -137,6 +137,13 @@ impl Pool {
                 };
                 accepted |= u64::from(ok) << k;
             }
+            if accepted.count_ones() == 1 {
+                // One object (a single load): nothing to batch.
+                let k = accepted.trailing_zeros() as usize;
+                let cell = self.decode(&inner, chunk[k])?;
+                self.free_cell(&mut inner, cell);
+                continue;
+            }
             let accepted = chunk
                 .iter()
                 .enumerate()
