@@ -588,7 +588,7 @@ fn a_large_batch_stores_exactly_as_page_by_page_stores_do() {
                 b.cg.read_file(m, "memory.stat").unwrap()
             );
         }
-        // Loading all 1500 slots in one call (decompressed on every core, 4096 slots per lock
+        // Loading all 1500 slots in one call (decompressed on every core, 1024 slots per lock
         // hold) against one call per slot: same pages, statuses and counters.
         // The first stored slot is listed again at the end: loaded once, then gone.
         let first = batch.iter().position(|r| r.stored()).unwrap();

@@ -6,7 +6,7 @@
 //! for entries of length PAGE_SIZE), counting `zswpin` on the entry's objcg's current memcg
 //! before the free, then erases and releases the entry. A batch takes the locks once per
 //! `LOAD_CHUNK` (64) slots, and the pool prefetches each object while the one before it is
-//! decompressed; a batch of at least 512 slots takes them once per `PAR_LOAD_CHUNK` (4096) and
+//! decompressed; a batch of at least 512 slots takes them once per `PAR_LOAD_CHUNK` (1024) and
 //! decompresses on every core (`Pool::read_free_parallel`), counting and freeing on the
 //! caller's thread in slot order. A decompression failure counts `decompress_fail`, keeps the
 //! entry and returns `-EIO`. A miss is `-ENOENT` for the caller,
@@ -36,7 +36,7 @@ type Found = (usize, u32, Option<u32>);
 const LOAD_CHUNK: usize = READ_FREE_BATCH;
 
 /// Slots per hold when a large batch decompresses on several threads.
-const PAR_LOAD_CHUNK: usize = 4096;
+const PAR_LOAD_CHUNK: usize = 1024;
 
 /// The outcome of loading one slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl Zswap {
         }
     }
 
-    /// Loads `slots[k]` into row k of `out`, taking the entry lock once per 64 slots (4096 for
+    /// Loads `slots[k]` into row k of `out`, taking the entry lock once per 64 slots (1024 for
     /// a batch of 512 or more, decompressed on every core). Rows of
     /// absent or failed slots are left untouched.
     pub fn load_many(&self, slots: &[SwapSlot], out: &mut [u8]) -> Result<Vec<LoadStatus>> {
