@@ -366,9 +366,10 @@ impl Zswap {
         } else {
             // The objcg with its memcg (the LRU's) and whether that may zswap, looked up under
             // one tree lock.
-            let objcg = match &self.cg {
-                Some(cg) => cg.get_objcg_may_zswap(memcg.unwrap_or(ROOT_MEMCG))?,
-                None => None,
+            let objcg = match (&self.cg, memcg.unwrap_or(ROOT_MEMCG)) {
+                // The root has no objcg: nothing to look up.
+                (Some(_), ROOT_MEMCG) | (None, _) => None,
+                (Some(cg), m) => cg.get_objcg_may_zswap(m)?,
             };
             let r = self.store_pages(st, slots, pages, rows, comp, objcg, memcg, nid);
             // zswpout for a stored folio, then the store's objcg reference goes (one tree lock).
