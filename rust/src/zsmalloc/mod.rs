@@ -3,12 +3,16 @@
 //! Design, following `mm/zsmalloc.c`:
 //! - Objects are grouped by size into classes spaced `class_delta` apart (16 bytes at 4 KiB
 //!   pages). A class stores objects in zspages: chains of 1..=`chain_size` frames holding slots
-//!   back to back, so a slot may span two frames — possibly on two NUMA nodes.
+//!   back to back, so a slot may span two frames — possibly on two NUMA nodes. The frames
+//!   are numbers with nodes (`mem::PageRef`); their bytes are one buffer per zspage, so a
+//!   spanning object is still one slice to read or write.
 //! - Neighbouring classes with the same (pages, objects) per zspage merge into the largest; a
 //!   class with one object per one-page zspage is "huge" and stores its object without header.
 //! - Every zspage sits on one fullness list of its class; allocation takes the head of the
 //!   fullest non-full list, and compaction moves objects from the emptiest zspages into the
 //!   fullest. The exact orders are the kernel's, per era (`profile`).
+//! - Exclusive batch reads (`read_free_each`, `read_free_parallel`) read first, prefetching,
+//!   then free, uncharging once per objcg; the totals are those of one free per object.
 //! - A handle is an opaque value naming a cell that follows its object through compaction and
 //!   page migration; cells carry a generation and pools a tag, so stale, forged and foreign
 //!   handles are refused instead of reaching another object.
