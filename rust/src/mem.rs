@@ -169,6 +169,26 @@ impl Memory {
 
     /// Allocates `n` frames as `alloc_frame` would, appending them to `out`; all or nothing.
     pub fn alloc_frames(&self, nid: usize, n: usize, out: &mut Vec<Frame>) -> Result<()> {
+        let ps = self.page_size;
+        self.alloc_n(
+            nid,
+            n,
+            out,
+            |node, id| Self::take(node, id, ps),
+            Self::give_back,
+        )
+    }
+
+    /// Takes `n` items with `take` from `nid` first, then the other nodes in fallback order;
+    /// on failure returns what it took with `give_back` and leaves `out` as it was.
+    fn alloc_n<T>(
+        &self,
+        nid: usize,
+        n: usize,
+        out: &mut Vec<T>,
+        take: impl Fn(&mut Node, usize) -> Option<T>,
+        give_back: impl Fn(&mut [Node], T),
+    ) -> Result<()> {
         self.check_nid(nid)?;
         let mut nodes = self.lock();
         let nr = nodes.len();
@@ -176,13 +196,13 @@ impl Memory {
         'next: for _ in 0..n {
             for k in 0..nr {
                 let id = (nid + k) % nr;
-                if let Some(f) = Self::take(&mut nodes[id], id, self.page_size) {
-                    out.push(f);
+                if let Some(x) = take(&mut nodes[id], id) {
+                    out.push(x);
                     continue 'next;
                 }
             }
-            for f in out.drain(start..) {
-                Self::give_back(&mut nodes, f);
+            for x in out.drain(start..) {
+                give_back(&mut nodes, x);
             }
             return Err(ZsError::OutOfMemory(format!("all {nr} nodes are full")));
         }
@@ -220,24 +240,13 @@ impl Memory {
     /// Allocates `n` frames as numbers only (see [`PageRef`]), from `nid` first with the same
     /// fallback as `alloc_frames`, appending them to `out`; all or nothing.
     pub fn alloc_pages(&self, nid: usize, n: usize, out: &mut Vec<PageRef>) -> Result<()> {
-        self.check_nid(nid)?;
-        let mut nodes = self.lock();
-        let nr = nodes.len();
-        let start = out.len();
-        'next: for _ in 0..n {
-            for k in 0..nr {
-                let id = (nid + k) % nr;
-                if let Some(pfn) = Self::take_pfn(&mut nodes[id]) {
-                    out.push(PageRef { pfn, nid: id });
-                    continue 'next;
-                }
-            }
-            for p in out.drain(start..) {
-                nodes[p.nid].free.push(p.pfn);
-            }
-            return Err(ZsError::OutOfMemory(format!("all {nr} nodes are full")));
-        }
-        Ok(())
+        self.alloc_n(
+            nid,
+            n,
+            out,
+            |node, id| Self::take_pfn(node).map(|pfn| PageRef { pfn, nid: id }),
+            Self::give_back_pfn,
+        )
     }
 
     /// Allocates one frame number on exactly `nid` (`__GFP_THISNODE`), as page migration does.

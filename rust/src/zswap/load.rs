@@ -38,6 +38,30 @@ const LOAD_CHUNK: usize = READ_FREE_BATCH;
 /// Slots per hold when a large batch decompresses on several threads.
 const PAR_LOAD_CHUNK: usize = 1024;
 
+/// zswpin of consecutive loads of one objcg, counted with one call.
+#[derive(Default)]
+struct ZswpinRun {
+    objcg: Option<u32>,
+    n: u64,
+}
+
+impl ZswpinRun {
+    fn add(&mut self, zs: &Zswap, objcg: Option<u32>) {
+        if self.n > 0 && self.objcg != objcg {
+            self.flush(zs);
+        }
+        self.objcg = objcg;
+        self.n += 1;
+    }
+
+    fn flush(&mut self, zs: &Zswap) {
+        if self.n > 0 {
+            zs.count_objcg_event(self.objcg, |i| i.zswpin, self.n);
+            self.n = 0;
+        }
+    }
+}
+
 /// The outcome of loading one slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoadStatus {
@@ -178,22 +202,17 @@ impl Zswap {
         status: &mut [LoadStatus],
     ) -> Result<()> {
         let ps = self.page_size;
-        let mut run: (Option<u32>, u64) = (None, 0);
+        let mut run = ZswpinRun::default();
         let last = found.len().wrapping_sub(1);
         self.pool.read_free_each(handles, |i, src| {
             let (k, _, objcg) = found[i];
             let ok = self.decompress(src, &mut out[k * ps..(k + 1) * ps]);
             if ok {
-                if run.1 > 0 && run.0 != objcg {
-                    self.count_objcg_event(run.0, |i| i.zswpin, run.1);
-                    run.1 = 0;
-                }
-                run = (objcg, run.1 + 1);
+                run.add(self, objcg);
             }
             // The pool frees each READ_FREE_BATCH after reading it: count before that.
-            if (i == last || i % READ_FREE_BATCH == READ_FREE_BATCH - 1) && run.1 > 0 {
-                self.count_objcg_event(run.0, |i| i.zswpin, run.1);
-                run.1 = 0;
+            if i == last || i % READ_FREE_BATCH == READ_FREE_BATCH - 1 {
+                run.flush(self);
             }
             status[k] = if ok {
                 LoadStatus::Loaded
@@ -226,17 +245,11 @@ impl Zswap {
             threads,
             |src, dst| self.decompress(src, dst),
             |oks| {
-                let mut run: (Option<u32>, u64) = (None, 0);
+                let mut run = ZswpinRun::default();
                 for (&(_, _, objcg), _) in found.iter().zip(oks).filter(|(_, &ok)| ok) {
-                    if run.1 > 0 && run.0 != objcg {
-                        self.count_objcg_event(run.0, |i| i.zswpin, run.1);
-                        run.1 = 0;
-                    }
-                    run = (objcg, run.1 + 1);
+                    run.add(self, objcg);
                 }
-                if run.1 > 0 {
-                    self.count_objcg_event(run.0, |i| i.zswpin, run.1);
-                }
+                run.flush(self);
             },
         )?;
         for (&(k, _, _), ok) in found.iter().zip(oks) {
