@@ -469,7 +469,11 @@ fn batch_frees_uncharge_exactly_as_one_free_per_object() {
         }
         let files = |w: &World| {
             let mut v = Vec::new();
-            for m in [w.a, w.b] {
+            let online: Vec<MemcgId> = [w.a, w.b]
+                .into_iter()
+                .filter(|&m| w.cg.is_online(m).unwrap())
+                .collect();
+            for m in online {
                 for f in ["memory.stat", "memory.numa_stat", "memory.current"] {
                     v.push(w.cg.read_file(m, f).unwrap());
                 }
@@ -485,6 +489,13 @@ fn batch_frees_uncharge_exactly_as_one_free_per_object() {
         // Batches of uneven sizes (7, 64, 100, ...), every other object kept.
         let mut at = 0;
         for n in [7usize, 64, 100, 129] {
+            if n == 129 {
+                // rmdir /a/b: its objcg moves to /a, and the last frees of its objects release
+                // it (uncharging its stock to /a) inside a batch.
+                x.cg.remove("/a/b").unwrap();
+                y.cg.remove("/a/b").unwrap();
+                assert_eq!(files(&x), files(&y), "{mode}: after rmdir");
+            }
             let end = (at + n).min(hx.len());
             let mut kept = 0;
             x.pool
@@ -503,6 +514,17 @@ fn batch_frees_uncharge_exactly_as_one_free_per_object() {
             assert!(kept > 0 || n == 7);
             at = end;
         }
+        // The rest in one call: the removed cgroup's last objects go inside a batch, whose
+        // flush releases its objcg (uncharging the stock to /a).
+        assert_eq!(at, hx.len());
+        let kept: Vec<usize> = (7..at).filter(|i| i % 2 == 1).collect();
+        let kx: Vec<u64> = kept.iter().map(|&i| hx[i]).collect();
+        x.pool.read_free_each(&kx, |_, _| true).unwrap();
+        for &i in &kept {
+            y.pool.free(hy[i]).unwrap();
+        }
+        assert_eq!(files(&x), files(&y), "{mode}: all freed");
+        assert_eq!(x.pool.stats().pages_allocated, 0);
         x.pool.check_invariants().unwrap();
         y.pool.check_invariants().unwrap();
     }

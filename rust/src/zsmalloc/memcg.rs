@@ -125,12 +125,12 @@ pub struct Attribution {
 /// One (node, compressed bytes, uncompressed bytes) share of an object's slot.
 type Share = (usize, i64, i64);
 
-/// Panics only on a broken invariant of this module (an objcg we hold a reference to vanished).
 /// Uncharges of objects freed together under the pool lock (a batch of exclusive reads),
 /// applied per objcg by one memcg call each in `Pool::flush_uncharges`: each object's bytes go
 /// back to the stock in order, the stat deltas are summed, the references dropped together.
-/// The totals are exactly those of one uncharge per object; like the kernel's per-CPU stat
-/// batching, only the intermediate values are never seen.
+/// The totals are exactly those of one uncharge per object (a concurrent rmdir that reparents
+/// the objcg lands before or after the whole run, a moment that was never fixed anyway); like
+/// the kernel's per-CPU stat batching, only the intermediate values are never seen.
 #[derive(Debug, Default)]
 pub(crate) struct UnchargeBatch {
     runs: Vec<UnchargeRun>,
@@ -173,6 +173,7 @@ fn sum_into(v: &mut Vec<ObjStatDelta>, d: ObjStatDelta) {
     }
 }
 
+/// Panics only on a broken invariant of this module (an objcg we hold a reference to vanished).
 fn ok<T>(r: Result<T>) -> T {
     r.expect("memcg accounting: objcg held by the pool is unknown to its cgroups")
 }

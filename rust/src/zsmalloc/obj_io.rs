@@ -21,6 +21,18 @@ pub enum MallocWriteError {
     Write(ZsError),
 }
 
+/// Applies a batch's deferred uncharges when dropped.
+struct FlushOnDrop<'a> {
+    pool: &'a Pool,
+    batch: UnchargeBatch,
+}
+
+impl Drop for FlushOnDrop<'_> {
+    fn drop(&mut self) {
+        self.pool.flush_uncharges(std::mem::take(&mut self.batch));
+    }
+}
+
 /// Objects `read_free_each` reads before it frees the accepted ones.
 pub const READ_FREE_BATCH: usize = 64;
 // One bit per object of a batch in a u64.
@@ -264,19 +276,16 @@ impl Pool {
     /// Frees `handles` in order under the caller's lock, with one memcg call per objcg for
     /// the uncharges (applied even if a handle turns out invalid part way).
     fn free_batch(&self, inner: &mut Inner, handles: impl Iterator<Item = u64>) -> Result<()> {
-        let mut uncharges = UnchargeBatch::default();
-        let mut result = Ok(());
+        // Flushed on every way out, a panic included: a freed object is never left charged.
+        let mut uncharges = FlushOnDrop {
+            pool: self,
+            batch: UnchargeBatch::default(),
+        };
         for h in handles {
-            match self.decode(inner, h) {
-                Ok(cell) => self.free_cell_with(inner, cell, Some(&mut uncharges)),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
+            let cell = self.decode(inner, h)?;
+            self.free_cell_with(inner, cell, Some(&mut uncharges.batch));
         }
-        self.flush_uncharges(uncharges);
-        result
+        Ok(())
     }
 
     fn zspage_of<'a>(&self, inner: &'a Inner, cell: u32) -> &'a super::zspage::Zspage {

@@ -6,9 +6,9 @@
 //! for entries of length PAGE_SIZE), counting `zswpin` on the entry's objcg's current memcg
 //! before the free, then erases and releases the entry. A batch takes the locks once per
 //! `LOAD_CHUNK` (64) slots, and the pool prefetches each object while the one before it is
-//! decompressed; a batch of at least 512 slots takes them once per `PAR_LOAD_CHUNK` (1024) and
-//! decompresses on every core (`Pool::read_free_parallel`), counting and freeing on the
-//! caller's thread in slot order. A decompression failure counts `decompress_fail`, keeps the
+//! decompressed; a batch of at least 512 slots takes them once per `PAR_LOAD_CHUNK` (1024) and,
+//! when a hold finds 512 entries, decompresses on every core (`Pool::read_free_parallel`),
+//! counting and freeing on the caller's thread in slot order. A decompression failure counts `decompress_fail`, keeps the
 //! entry and returns `-EIO`. A miss is `-ENOENT` for the caller,
 //! who then reads the disk and records a disk swapin (`zswap_folio_swapin`).
 
@@ -31,11 +31,13 @@ thread_local! {
 /// A slot a load found: (row in the chunk, entry id, objcg).
 type Found = (usize, u32, Option<u32>);
 
-/// Slots loaded under one hold of the entry lock: one `read_free_each` batch, so that every
-/// zswpin of the hold is counted before the pool frees the objects (which hold the objcgs).
+/// Slots loaded under one hold of the entry lock: one `read_free_each` batch. (`read_each`
+/// also serves longer holds: it counts zswpin at the end of every `READ_FREE_BATCH`, before
+/// the pool frees that batch's objects, which hold the objcgs.)
 const LOAD_CHUNK: usize = READ_FREE_BATCH;
 
-/// Slots per hold when a large batch decompresses on several threads.
+/// Slots per hold in a batch of at least 512; a hold that finds 512 entries or more
+/// decompresses on every core, a sparser one on the caller's thread.
 const PAR_LOAD_CHUNK: usize = 1024;
 
 /// zswpin of consecutive loads of one objcg, counted with one call.

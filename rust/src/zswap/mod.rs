@@ -30,7 +30,7 @@
 //! every core); stores take it once per chunk of 256 pages. A load holds it from lookup to
 //! erase, 64 slots at a time, as the kernel's folio lock keeps the slot for its zswap_load,
 //! and decompresses under the pool lock straight from the object's bytes (a batch of 512 or
-//! more: 1024 slots at a time, decompressed on every core). Writeback runs under
+//! more: 1024 slots at a time, decompressed on every core when a hold finds 512 entries). Writeback runs under
 //! it, so a reader never sees a slot that is neither in zswap nor on disk.
 //!
 //! Invariants (checked by `Zswap::check_invariants`): `stored_pages` = live entries;
