@@ -7,10 +7,8 @@
 //! a swap layer with real backing files), `zram` (the compressed block
 //! device), `nbd` (an NBD server for zram devices). The `py` module, built only with the
 //! `python` feature, is the sole place that knows about Python.
-// The core is safe Rust: every module below is compiled with forbid(unsafe_code), except two
-// small ones whose `unsafe` blocks carry their SAFETY argument — `sync`, a lock whose release
-// is a plain store, and `prefetch`, a cache hint — and the binding layer, whose glue pyo3
-// generates.
+// The core is safe Rust: every module below is compiled with forbid(unsafe_code); only the
+// binding layer, whose glue pyo3 generates, is exempt.
 #[forbid(unsafe_code)]
 pub mod compress;
 #[forbid(unsafe_code)]
@@ -23,9 +21,9 @@ pub mod memcg;
 pub mod nbd;
 #[forbid(unsafe_code)]
 pub mod pagegen;
-pub mod prefetch;
 #[forbid(unsafe_code)]
 pub mod sim;
+#[forbid(unsafe_code)]
 pub mod sync;
 #[forbid(unsafe_code)]
 pub mod zram;

@@ -1,168 +1,46 @@
-//! A lock whose release is a plain store.
-//!
-//! `std::sync::Mutex` releases with an atomic swap (it must learn whether to wake a sleeper).
-//! On x86 every such read-modify-write waits until all earlier stores have left the store
-//! buffer, so a release right after copying an object into cold memory — zs_obj_write, or a
-//! decompression into the caller's page — stalls for the whole copy's cache misses, which plain
-//! code would overlap with the next page's compression. The kernel's spin_unlock is a plain
-//! release store; so is this lock's. Waiters spin briefly, then yield, then sleep: the critical
-//! sections it guards are short (one object, one entry), and a holder descheduled on a busy
-//! machine costs waiters a sleep instead of a spinning core.
+//! The lock for the hot paths' shared state (the pool, zswap's entries, `Memory`, objcg
+//! stocks): `std::sync::Mutex` with poisoning ignored. A panic leaves the data as the
+//! panicking code left it, and every structure behind these locks is checked by its
+//! invariants, so a poisoned lock carries no information worth a second panic.
 
-use std::cell::UnsafeCell;
-use std::marker::PhantomData;
-use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
 
-/// A mutual-exclusion lock released by a plain store (see the module's documentation).
-#[derive(Default)]
-pub struct Lock<T> {
-    locked: AtomicBool,
-    /// Threads in `lock_contended`, so that a holder running a long batch can step aside
-    /// between chunks (the lock itself is not fair).
-    waiters: AtomicU32,
-    data: UnsafeCell<T>,
-}
+/// A mutex that ignores poisoning.
+#[derive(Debug, Default)]
+pub struct Lock<T>(Mutex<T>);
 
-// SAFETY: the lock hands out access to `data` to one thread at a time (the guard exists only
-// while `locked` is held), so sharing the lock is as safe as sending `T` between threads.
-unsafe impl<T: Send> Sync for Lock<T> {}
-// SAFETY: the lock owns `data`; sending the lock sends `T`.
-unsafe impl<T: Send> Send for Lock<T> {}
-
-impl<T: std::fmt::Debug> std::fmt::Debug for Lock<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lock").finish_non_exhaustive()
-    }
-}
-
-impl<T> Lock<T> {
-    /// A new, unlocked lock holding `data`.
-    pub const fn new(data: T) -> Self {
-        Lock {
-            locked: AtomicBool::new(false),
-            waiters: AtomicU32::new(0),
-            data: UnsafeCell::new(data),
-        }
-    }
-
-    /// Waits for the lock; released when the guard drops (also on unwind, so a panic leaves
-    /// the data as the panicking code left it, like an ignored poison).
-    #[inline]
-    pub fn lock(&self) -> LockGuard<'_, T> {
-        if self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            self.lock_contended();
-        }
-        LockGuard {
-            lock: self,
-            _data: PhantomData,
-        }
-    }
-
-    #[cold]
-    fn lock_contended(&self) {
-        self.waiters.fetch_add(1, Ordering::Relaxed);
-        self.spin_until_locked();
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Whether another thread is waiting for the lock. A caller that takes the lock once per
-    /// chunk of a long batch yields between chunks when it is, so that waiters get a turn.
-    pub fn has_waiters(&self) -> bool {
-        self.waiters.load(Ordering::Relaxed) != 0
-    }
-
-    /// Gives waiting threads a turn, if there are any: call without holding the lock, between
-    /// the chunks of a long batch. Returns once one of them has the lock, none is left, or after
-    /// about 200 µs (a waiter may be asleep for up to 50 µs).
-    pub fn yield_to_waiters(&self) {
-        if !self.has_waiters() {
-            return;
-        }
-        let start = std::time::Instant::now();
-        while self.has_waiters()
-            && !self.locked.load(Ordering::Relaxed)
-            && start.elapsed() < Duration::from_micros(200)
-        {
-            std::thread::yield_now();
-        }
-    }
-
-    fn spin_until_locked(&self) {
-        let mut tries = 0u32;
-        loop {
-            while self.locked.load(Ordering::Relaxed) {
-                tries += 1;
-                if tries < 64 {
-                    std::hint::spin_loop();
-                } else if tries < 256 {
-                    std::thread::yield_now();
-                } else {
-                    std::thread::sleep(Duration::from_micros(50));
-                }
-            }
-            if self
-                .locked
-                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return;
-            }
-        }
-    }
-
-    /// The data, through exclusive access to the lock.
-    pub fn get_mut(&mut self) -> &mut T {
-        self.data.get_mut()
-    }
-}
-
-/// Access to a [`Lock`]'s data while it is held. Like `MutexGuard`, it is `Sync` only for a
-/// `T: Sync` (a shared guard hands out `&T`), which the marker sees to:
+/// Access to a [`Lock`]'s data while it is held: `std`'s guard, `Sync` only for `T: Sync`:
 ///
 /// ```compile_fail
 /// fn sync<T: Sync>() {}
 /// sync::<zsrs::sync::LockGuard<'static, std::cell::Cell<u8>>>();
 /// ```
-pub struct LockGuard<'a, T> {
-    lock: &'a Lock<T>,
-    _data: PhantomData<&'a mut T>,
-}
+pub type LockGuard<'a, T> = MutexGuard<'a, T>;
 
-impl<T> Deref for LockGuard<'_, T> {
-    type Target = T;
-    #[inline]
-    fn deref(&self) -> &T {
-        // SAFETY: the guard exists only while this thread holds the lock, so no other
-        // reference to the data is live.
-        unsafe { &*self.lock.data.get() }
+impl<T> Lock<T> {
+    /// A new, unlocked lock holding `data`.
+    pub const fn new(data: T) -> Self {
+        Lock(Mutex::new(data))
     }
-}
 
-impl<T> DerefMut for LockGuard<'_, T> {
+    /// Waits for the lock; released when the guard drops.
     #[inline]
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`; the guard is borrowed mutably, so this is the only reference.
-        unsafe { &mut *self.lock.data.get() }
+    pub fn lock(&self) -> LockGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-impl<T> Drop for LockGuard<'_, T> {
-    #[inline]
-    fn drop(&mut self) {
-        self.lock.locked.store(false, Ordering::Release);
+    /// The data, through exclusive access to the lock.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.0.get_mut().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
+    use std::time::Duration;
 
     #[test]
     fn excludes_under_contention() {
@@ -201,7 +79,6 @@ mod tests {
                         std::thread::sleep(Duration::from_micros(200));
                         g.push(chunk);
                     }
-                    l.yield_to_waiters();
                 }
             })
         };

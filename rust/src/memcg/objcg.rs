@@ -242,35 +242,19 @@ impl Cgroups {
         lruvec: &[ObjStatDelta],
         node: ObjStatDelta,
     ) -> Result<()> {
-        self.check_deltas(lruvec, node)?;
+        self.check_deltas(lruvec, &[node])?;
         let t = self.read();
         t.objcg(o)?.refcnt.fetch_add(1, Relaxed);
         if bytes > 0 {
             self.obj_cgroup_charge_locked(&t, o, bytes, true)?;
         }
-        self.apply_deltas(&t, o, lruvec, node)
+        self.apply_deltas(&t, o, lruvec, &[node])
     }
 
-    /// The reverse of `charge_objcg_object` when the object is freed, under one tree lock:
-    /// `obj_cgroup_uncharge`, the (negated by the caller) deltas, then `objcg_put`.
-    pub fn uncharge_objcg_object(
-        &self,
-        o: ObjcgId,
-        bytes: u64,
-        lruvec: &[ObjStatDelta],
-        node: ObjStatDelta,
-    ) -> Result<()> {
-        self.check_deltas(lruvec, node)?;
-        let t = self.read();
-        self.obj_cgroup_uncharge_locked(&t, o, bytes)?;
-        self.apply_deltas(&t, o, lruvec, node)?;
-        self.objcg_put_locked(&t, o)
-    }
-
-    /// `uncharge_objcg_object` for several objects of `o`, freed in one batch, under one tree
-    /// lock: the stock takes each object's bytes in order, uncharging whole pages as it passes
-    /// them exactly as one call per object would; the stat deltas, summed by the caller, are
-    /// applied once; the objects' references are dropped together.
+    /// The reverse of `charge_objcg_object` for objects of `o` freed together, under one tree
+    /// lock: `obj_cgroup_uncharge` of each object's bytes in order (the stock uncharging whole
+    /// pages as it passes them, exactly as one call per object would), the deltas (negated and
+    /// summed by the caller) applied once, then one `objcg_put` per object.
     pub fn uncharge_objcg_objects(
         &self,
         o: ObjcgId,
@@ -278,6 +262,20 @@ impl Cgroups {
         lruvec: &[ObjStatDelta],
         node: &[ObjStatDelta],
     ) -> Result<()> {
+        self.check_deltas(lruvec, node)?;
+        let t = self.read();
+        let obj = t.objcg(o)?;
+        {
+            let mut stock = obj.stock.lock();
+            for &bytes in sizes {
+                self.refill_stock(&t, obj.memcg, &mut stock, bytes);
+            }
+        }
+        self.apply_deltas(&t, o, lruvec, node)?;
+        self.objcg_put_n_locked(&t, o, sizes.len() as u64)
+    }
+
+    fn check_deltas(&self, lruvec: &[ObjStatDelta], node: &[ObjStatDelta]) -> Result<()> {
         for &(nid, item, _) in lruvec {
             self.reg.check(item, &[StatLevel::Lruvec])?;
             self.check_nid(nid)?;
@@ -287,31 +285,7 @@ impl Cgroups {
                 .check(item, &[StatLevel::Lruvec, StatLevel::Node])?;
             self.check_nid(nid)?;
         }
-        let t = self.read();
-        let obj = t.objcg(o)?;
-        {
-            let mut stock = obj.stock.lock();
-            for &bytes in sizes {
-                self.refill_stock(&t, obj.memcg, &mut stock, bytes);
-            }
-        }
-        for &(nid, item, delta) in lruvec {
-            self.add_lruvec_state(&t, obj.memcg, nid, item, delta);
-        }
-        for &(nid, item, delta) in node {
-            self.add_node_state(nid, item, delta);
-        }
-        self.objcg_put_n_locked(&t, o, sizes.len() as u64)
-    }
-
-    fn check_deltas(&self, lruvec: &[ObjStatDelta], node: ObjStatDelta) -> Result<()> {
-        for &(nid, item, _) in lruvec {
-            self.reg.check(item, &[StatLevel::Lruvec])?;
-            self.check_nid(nid)?;
-        }
-        self.reg
-            .check(node.1, &[StatLevel::Lruvec, StatLevel::Node])?;
-        self.check_nid(node.0)
+        Ok(())
     }
 
     fn apply_deltas(
@@ -319,13 +293,15 @@ impl Cgroups {
         t: &Tree,
         o: ObjcgId,
         lruvec: &[ObjStatDelta],
-        node: ObjStatDelta,
+        node: &[ObjStatDelta],
     ) -> Result<()> {
         let memcg = t.objcg(o)?.memcg;
         for &(nid, item, delta) in lruvec {
             self.add_lruvec_state(t, memcg, nid, item, delta);
         }
-        self.add_node_state(node.0, node.1, node.2);
+        for &(nid, item, delta) in node {
+            self.add_node_state(nid, item, delta);
+        }
         Ok(())
     }
 

@@ -133,10 +133,12 @@ type Share = (usize, i64, i64);
 /// the kernel's per-CPU stat batching, only the intermediate values are never seen.
 #[derive(Debug, Default)]
 pub(crate) struct UnchargeBatch {
+    /// The first `used` runs are live; the rest keep their vectors' capacity for reuse.
     runs: Vec<UnchargeRun>,
+    used: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct UnchargeRun {
     objcg: u32,
     sizes: Vec<u64>,
@@ -146,18 +148,22 @@ struct UnchargeRun {
 
 impl UnchargeBatch {
     fn add(&mut self, objcg: u32, size: u64, lruvec: &[ObjStatDelta], node: ObjStatDelta) {
-        let run = match self.runs.iter().position(|r| r.objcg == objcg) {
-            Some(i) => &mut self.runs[i],
+        let i = match self.runs[..self.used].iter().position(|r| r.objcg == objcg) {
+            Some(i) => i,
             None => {
-                self.runs.push(UnchargeRun {
-                    objcg,
-                    sizes: Vec::new(),
-                    lruvec: Vec::new(),
-                    node: Vec::new(),
-                });
-                self.runs.last_mut().expect("just pushed")
+                if self.used == self.runs.len() {
+                    self.runs.push(UnchargeRun::default());
+                }
+                let r = &mut self.runs[self.used];
+                r.objcg = objcg;
+                r.sizes.clear();
+                r.lruvec.clear();
+                r.node.clear();
+                self.used += 1;
+                self.used - 1
             }
         };
+        let run = &mut self.runs[i];
         run.sizes.push(size);
         for &d in lruvec {
             sum_into(&mut run.lruvec, d);
@@ -360,15 +366,10 @@ impl Pool {
     }
 
     /// Reverses `charge_cell` when the object is freed (`obj_free` / `zswap_entry_free`):
-    /// uncharge from the current layout, drop the pointer's reference, clear the slot.
-    /// In a memcg-aware pool with a `batch`, the memcg side is deferred to `flush_uncharges`
-    /// (the layout side — the slot's owner — is cleared now).
-    pub(crate) fn uncharge_cell_with(
-        &self,
-        inner: &mut Inner,
-        cell: u32,
-        batch: Option<&mut UnchargeBatch>,
-    ) {
+    /// uncharge from the current layout, drop the pointer's reference, clear the slot. In a
+    /// memcg-aware pool the memcg side goes to `batch`, applied by `flush_uncharges`; the
+    /// layout side (the slot's owner) is cleared now. Before the series, it is immediate.
+    pub(crate) fn uncharge_cell(&self, inner: &mut Inner, cell: u32, batch: &mut UnchargeBatch) {
         let o = self.cell_objcg(inner, cell);
         if o == NONE {
             return;
@@ -380,12 +381,7 @@ impl Pool {
                 let size = inner.classes[inner.zspages.get(h.zspage).class as usize].size;
                 // obj_cgroup_uncharge, mod_slot_stats(−1), objcg_put: one call, one tree lock.
                 let (d, n, node) = self.slot_deltas(p, inner, h.zspage, h.idx, -1);
-                match batch {
-                    Some(b) => b.add(o, size as u64, &d[..n], node),
-                    None => ok(p
-                        .cgroups
-                        .uncharge_objcg_object(o, size as u64, &d[..n], node)),
-                }
+                batch.add(o, size as u64, &d[..n], node);
                 inner.zspages.get_mut(h.zspage).objcgs[h.idx as usize] = NONE;
             }
             Accounting::Consumer(p) => {
@@ -400,14 +396,15 @@ impl Pool {
         inner.charge_calls += 1;
     }
 
-    /// Applies the uncharges a batch deferred, one memcg call per objcg.
-    pub(crate) fn flush_uncharges(&self, batch: UnchargeBatch) {
+    /// Applies the uncharges a batch deferred, one memcg call per objcg, and empties it.
+    pub(crate) fn flush_uncharges(&self, batch: &mut UnchargeBatch) {
         if let Accounting::Zsmalloc(p) = &self.acct {
-            for r in batch.runs {
+            for r in &batch.runs[..batch.used] {
                 ok(p.cgroups
                     .uncharge_objcg_objects(r.objcg, &r.sizes, &r.lruvec, &r.node));
             }
         }
+        batch.used = 0;
     }
 
     /// The memcg owning the object behind `handle`, if any (zswap's lookup after patch 06).

@@ -11,8 +11,9 @@
 //! - Every zspage sits on one fullness list of its class; allocation takes the head of the
 //!   fullest non-full list, and compaction moves objects from the emptiest zspages into the
 //!   fullest. The exact orders are the kernel's, per era (`profile`).
-//! - Exclusive batch reads (`read_free_each`, `read_free_parallel`) read first, prefetching,
-//!   then free, uncharging once per objcg; the totals are those of one free per object.
+//! - Every free defers its memcg uncharge to a batch applied with one call per objcg;
+//!   exclusive batch reads (`read_free_each`, `read_free_parallel`) read first, then free.
+//!   The totals are those of one uncharge per object.
 //! - A handle is an opaque value naming a cell that follows its object through compaction and
 //!   page migration; cells carry a generation and pools a tag, so stale, forged and foreign
 //!   handles are refused instead of reaching another object.

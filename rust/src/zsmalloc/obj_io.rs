@@ -5,11 +5,9 @@
 //! The combined calls are exactly the separate ones in the same order (malloc, charge, write);
 //! they only save the lock round trips and handle decodes between them.
 
-use super::memcg::UnchargeBatch;
 use super::pool::{HandleCell, Inner, Pool};
 use crate::error::{Result, ZsError};
 use crate::memcg::{MemcgId, ObjcgId};
-use crate::prefetch::{prefetch, prefetch_ref};
 
 /// Why `malloc_write_owned` failed: in the allocation (nothing happened), or in the accounting
 /// step after it (the object was freed again, as a consumer freeing it on error would).
@@ -19,18 +17,6 @@ pub enum MallocWriteError {
     Malloc(ZsError),
     /// Charging failed; the object is gone again.
     Write(ZsError),
-}
-
-/// Applies a batch's deferred uncharges when dropped.
-struct FlushOnDrop<'a> {
-    pool: &'a Pool,
-    batch: UnchargeBatch,
-}
-
-impl Drop for FlushOnDrop<'_> {
-    fn drop(&mut self) {
-        self.pool.flush_uncharges(std::mem::take(&mut self.batch));
-    }
 }
 
 /// Objects `read_free_each` reads before it frees the accepted ones.
@@ -111,77 +97,67 @@ impl Pool {
     /// `f(i, bytes)` for each object `i` of the batch in order, then the ones `f` accepted
     /// (returned true for) are freed, in order. Every handle is checked first — an invalid
     /// handle, or one listed twice, is an error before anything is read or freed.
-    ///
-    /// The reads run as a software pipeline: the zspage record two objects ahead and the bytes
-    /// of the next one are fetched while `f` works on the current one (the objects of a stream
-    /// of loads are scattered over dozens of zspages, one per size class); the frees then run
-    /// back to back over metadata that is still in the cache.
+    /// The frees then run back to back, with one memcg uncharge call per objcg.
     pub fn read_free_each(
         &self,
         handles: &[u64],
         mut f: impl FnMut(usize, &[u8]) -> bool,
     ) -> Result<()> {
         let mut inner = self.lock();
-        self.check_batch(&inner, handles)?;
-        // Decoded again where needed (the cells are in the cache now): no per-call buffers.
-        let cell_at =
-            |inner: &Inner, i: usize| handles.get(i).and_then(|&h| self.decode(inner, h).ok());
-        if let Some(c) = cell_at(&inner, 0) {
-            prefetch_ref(self.zspage_of(&inner, c));
-        }
-        for (base, chunk) in handles.chunks(READ_FREE_BATCH).enumerate() {
-            let base = base * READ_FREE_BATCH;
+        let cells = self.decode_batch(&mut inner, handles)?;
+        for (base, chunk) in cells.chunks(READ_FREE_BATCH).enumerate() {
             let mut accepted = 0u64;
-            for k in 0..chunk.len() {
-                let i = base + k;
-                if let Some(c) = cell_at(&inner, i + 2) {
-                    prefetch_ref(self.zspage_of(&inner, c));
-                }
-                if let Some(bytes) =
-                    cell_at(&inner, i + 1).and_then(|c| self.object_bytes(&inner, c))
-                {
-                    prefetch(bytes);
-                }
-                let cell = self.decode(&inner, handles[i])?;
+            for (k, &cell) in chunk.iter().enumerate() {
                 let ok = match self.object_bytes(&inner, cell) {
-                    Some(bytes) => f(i, bytes),
-                    None => f(i, &vec![0u8; inner.handles[cell as usize].len as usize]),
+                    Some(bytes) => f(base * READ_FREE_BATCH + k, bytes),
+                    None => f(
+                        base * READ_FREE_BATCH + k,
+                        &vec![0u8; inner.handles[cell as usize].len as usize],
+                    ),
                 };
                 accepted |= u64::from(ok) << k;
-            }
-            if accepted.count_ones() == 1 {
-                // One object (a single load): nothing to batch.
-                let k = accepted.trailing_zeros() as usize;
-                let cell = self.decode(&inner, chunk[k])?;
-                self.free_cell(&mut inner, cell);
-                continue;
             }
             let accepted = chunk
                 .iter()
                 .enumerate()
                 .filter(|(k, _)| accepted & (1 << k) != 0)
-                .map(|(_, &h)| h);
-            self.free_batch(&mut inner, accepted)?;
+                .map(|(_, &c)| c);
+            self.free_cells(&mut inner, accepted);
         }
+        inner.cells = cells;
         Ok(())
     }
 
-    /// Every handle valid and none listed twice (a repeated handle would be freed twice).
-    fn check_batch(&self, inner: &Inner, handles: &[u64]) -> Result<()> {
+    /// The cells of `handles`, every one valid and none listed twice (a repeated handle would
+    /// be freed twice), in the pool's scratch vector (the caller gives it back to `inner.cells`).
+    pub(crate) fn decode_batch(&self, inner: &mut Inner, handles: &[u64]) -> Result<Vec<u32>> {
+        let mut cells = std::mem::take(&mut inner.cells);
+        cells.clear();
         for &h in handles {
-            self.decode(inner, h)?;
+            match self.decode(inner, h) {
+                Ok(c) => cells.push(c),
+                Err(e) => {
+                    inner.cells = cells;
+                    return Err(e);
+                }
+            }
         }
-        let dup = if handles.len() <= READ_FREE_BATCH {
-            (1..handles.len()).find_map(|i| handles[..i].contains(&handles[i]).then(|| handles[i]))
+        // Valid handles name distinct cells iff they are distinct.
+        let dup = if cells.len() <= READ_FREE_BATCH {
+            (1..cells.len()).find(|&i| cells[..i].contains(&cells[i]))
         } else {
-            let mut sorted = handles.to_vec();
+            let mut sorted: Vec<(u32, usize)> = cells.iter().copied().zip(0..).collect();
             sorted.sort_unstable();
-            sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+            sorted
+                .windows(2)
+                .find(|w| w[0].0 == w[1].0)
+                .map(|w| w[0].1.max(w[1].1))
         };
-        match dup {
-            Some(h) => Err(ZsError::InvalidHandle(h)),
-            None => Ok(()),
+        if let Some(i) = dup {
+            inner.cells = cells;
+            return Err(ZsError::InvalidHandle(handles[i]));
         }
+        Ok(cells)
     }
 
     /// `read_free_each` with the reads spread over `threads` threads: `f(bytes, out)` for
@@ -205,19 +181,17 @@ impl Pool {
             )));
         }
         let mut inner = self.lock();
-        self.check_batch(&inner, handles)?;
+        let cells = self.decode_batch(&mut inner, handles)?;
         let mut oks = vec![false; handles.len()];
         {
             let shared: &Inner = &inner;
-            let mut cells = Vec::with_capacity(handles.len());
-            let mut zeros_len = 0;
-            for &h in handles {
-                let c = self.decode(shared, h)?;
-                if !shared.handles[c as usize].written {
-                    zeros_len = zeros_len.max(shared.handles[c as usize].len as usize);
-                }
-                cells.push(c);
-            }
+            let zeros_len = cells
+                .iter()
+                .map(|&c| shared.handles[c as usize])
+                .filter(|h| !h.written)
+                .map(|h| h.len as usize)
+                .max()
+                .unwrap_or(0);
             // Allocated, never written objects read as zeros.
             let zeros = vec![0u8; zeros_len];
             let srcs: Vec<&[u8]> = cells
@@ -230,11 +204,8 @@ impl Pool {
             let per = handles.len().div_ceil(threads.clamp(1, 64)).max(1);
             let f = &f;
             let run = |(srcs, outs, oks): (&[&[u8]], &mut [&mut [u8]], &mut [bool])| {
-                for (i, (src, out)) in srcs.iter().zip(outs.iter_mut()).enumerate() {
-                    if let Some(next) = srcs.get(i + 1) {
-                        prefetch(next);
-                    }
-                    oks[i] = f(src, out);
+                for ((src, out), ok) in srcs.iter().zip(outs.iter_mut()).zip(oks.iter_mut()) {
+                    *ok = f(src, out);
                 }
             };
             // Each run is taken by whoever gets to it first: its thread, or this one once it
@@ -264,32 +235,14 @@ impl Pool {
             });
         }
         before_free(&oks);
-        let accepted = handles
+        let accepted = cells
             .iter()
             .zip(&oks)
             .filter(|(_, &ok)| ok)
-            .map(|(&h, _)| h);
-        self.free_batch(&mut inner, accepted)?;
+            .map(|(&c, _)| c);
+        self.free_cells(&mut inner, accepted);
+        inner.cells = cells;
         Ok(oks)
-    }
-
-    /// Frees `handles` in order under the caller's lock, with one memcg call per objcg for
-    /// the uncharges (applied even if a handle turns out invalid part way).
-    fn free_batch(&self, inner: &mut Inner, handles: impl Iterator<Item = u64>) -> Result<()> {
-        // Flushed on every way out, a panic included: a freed object is never left charged.
-        let mut uncharges = FlushOnDrop {
-            pool: self,
-            batch: UnchargeBatch::default(),
-        };
-        for h in handles {
-            let cell = self.decode(inner, h)?;
-            self.free_cell_with(inner, cell, Some(&mut uncharges.batch));
-        }
-        Ok(())
-    }
-
-    fn zspage_of<'a>(&self, inner: &'a Inner, cell: u32) -> &'a super::zspage::Zspage {
-        inner.zspages.get(inner.handles[cell as usize].zspage)
     }
 
     /// A written object's bytes in place; None for one never written.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::sync::{Lock, LockGuard};
 
 use super::geometry::{ChainRule, Geometry, HANDLE_SIZE};
-use super::memcg::Accounting;
+use super::memcg::{Accounting, UnchargeBatch};
 use super::profile::Profile;
 use super::zspage::{ListHead, ZspageSlab, NONE};
 use crate::error::{Result, ZsError};
@@ -115,6 +115,22 @@ pub(crate) struct Inner {
     pub entry_objcgs: Vec<u32>,
     /// Calls of the charge/uncharge path, so tests can prove migration never takes it.
     pub charge_calls: u64,
+    /// Scratch for the uncharges of the frees in progress (kept for its capacity).
+    pub uncharges: UnchargeBatch,
+    /// Scratch for the cells of a batch call (kept for its capacity).
+    pub cells: Vec<u32>,
+}
+
+/// Applies the uncharges a batch still holds when dropped (after a panic part way through).
+struct FlushOnDrop<'a> {
+    pool: &'a Pool,
+    batch: UnchargeBatch,
+}
+
+impl Drop for FlushOnDrop<'_> {
+    fn drop(&mut self) {
+        self.pool.flush_uncharges(&mut self.batch);
+    }
 }
 
 impl Inner {
@@ -130,6 +146,8 @@ impl Inner {
             pfn_map: None,
             entry_objcgs: Vec::new(),
             charge_calls: 0,
+            uncharges: UnchargeBatch::default(),
+            cells: Vec::new(),
         }
     }
 
@@ -210,9 +228,7 @@ impl Drop for Pool {
         let live: Vec<u32> = (0..inner.handles.len() as u32)
             .filter(|&c| inner.handles[c as usize].live)
             .collect();
-        for c in live {
-            self.free_cell(&mut inner, c);
-        }
+        self.free_cells(&mut inner, live.into_iter());
     }
 }
 
@@ -528,35 +544,36 @@ impl Pool {
     /// appears twice.
     pub fn free_many(&self, handles: &[u64]) -> Result<()> {
         let mut inner = self.lock();
-        let mut cells = Vec::with_capacity(handles.len());
-        for &h in handles {
-            cells.push(self.decode(&inner, h)?);
-        }
-        let mut seen = cells.clone();
-        seen.sort_unstable();
-        if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
-            let h = handles[cells.iter().position(|&c| c == w[0]).unwrap_or(0)];
-            return Err(ZsError::InvalidHandle(h));
-        }
-        for c in cells {
-            self.free_cell(&mut inner, c);
-        }
+        let cells = self.decode_batch(&mut inner, handles)?;
+        self.free_cells(&mut inner, cells.iter().copied());
+        inner.cells = cells;
         Ok(())
     }
 
+    /// Frees one object (`obj_free`).
     pub(crate) fn free_cell(&self, inner: &mut Inner, cell: u32) {
-        self.free_cell_with(inner, cell, None);
+        self.free_cells(inner, std::iter::once(cell));
     }
 
-    /// `free_cell`, with the memcg side of the uncharge deferred to `batch` if given.
-    pub(crate) fn free_cell_with(
-        &self,
-        inner: &mut Inner,
-        cell: u32,
-        batch: Option<&mut super::memcg::UnchargeBatch>,
-    ) {
+    /// The one free path: each object's slot is freed at once (`obj_free`, fullness, empty
+    /// zspages), its memcg uncharge deferred to a batch that is applied with one call per
+    /// objcg when the last object is done (or on a panic part way).
+    pub(crate) fn free_cells(&self, inner: &mut Inner, cells: impl Iterator<Item = u32>) {
+        let mut batch = FlushOnDrop {
+            pool: self,
+            batch: std::mem::take(&mut inner.uncharges),
+        };
+        for cell in cells {
+            self.free_one(inner, cell, &mut batch.batch);
+        }
+        self.flush_uncharges(&mut batch.batch);
+        // The scratch goes back with its capacity (the guard is left an empty batch).
+        inner.uncharges = std::mem::take(&mut batch.batch);
+    }
+
+    fn free_one(&self, inner: &mut Inner, cell: u32, uncharges: &mut UnchargeBatch) {
         // obj_free: the owner is uncharged from the current layout before the slot is freed.
-        self.uncharge_cell_with(inner, cell, batch);
+        self.uncharge_cell(inner, cell, uncharges);
         let HandleCell {
             zspage: zid, idx, ..
         } = inner.handles[cell as usize];

@@ -215,11 +215,6 @@ impl Zswap {
         self.state.lock()
     }
 
-    /// Between the lock holds of a long batch: lets threads waiting for the entry lock in.
-    pub(crate) fn yield_to_waiters(&self) {
-        self.state.yield_to_waiters();
-    }
-
     /// PAGE_SIZE.
     pub fn page_size(&self) -> usize {
         self.page_size

@@ -5,12 +5,12 @@
 //! the same pool call (`Pool::read_free_each`, like `zs_obj_read_begin` … `zs_free`; a raw copy
 //! for entries of length PAGE_SIZE), counting `zswpin` on the entry's objcg's current memcg
 //! before the free, then erases and releases the entry. A batch takes the locks once per
-//! `LOAD_CHUNK` (64) slots, and the pool prefetches each object while the one before it is
-//! decompressed; a batch of at least 512 slots takes them once per `PAR_LOAD_CHUNK` (1024) and,
-//! when a hold finds 512 entries, decompresses on every core (`Pool::read_free_parallel`),
-//! counting and freeing on the caller's thread in slot order. A decompression failure counts `decompress_fail`, keeps the
-//! entry and returns `-EIO`. A miss is `-ENOENT` for the caller,
-//! who then reads the disk and records a disk swapin (`zswap_folio_swapin`).
+//! `LOAD_CHUNK` (64) slots, reading them all before freeing them; a batch of at least 512
+//! slots takes them once per `PAR_LOAD_CHUNK` (1024) and, when a hold finds 512 entries,
+//! decompresses on every core (`Pool::read_free_parallel`), counting and freeing on the
+//! caller's thread in slot order. A decompression failure counts `decompress_fail`, keeps the
+//! entry and returns `-EIO`. A miss is `-ENOENT` for the caller, who then reads the disk and
+//! records a disk swapin (`zswap_folio_swapin`).
 
 use std::cell::RefCell;
 
@@ -136,13 +136,12 @@ impl Zswap {
         } else {
             LOAD_CHUNK
         };
-        let holds = slots.len().div_ceil(per_hold);
         let chunks = slots
             .chunks(per_hold)
             .zip(out.chunks_mut(per_hold * ps))
             .zip(status.chunks_mut(per_hold));
         let mut result = Ok(());
-        for (hold, ((slots, out), status)) in chunks.enumerate() {
+        for ((slots, out), status) in chunks {
             let mut st = self.lock();
             found.clear();
             handles.clear();
@@ -181,13 +180,8 @@ impl Zswap {
                     st.entries.get_mut(id).claimed = false;
                 }
             }
-            drop(st);
             if result.is_err() {
                 break;
-            }
-            // Between holds, waiting threads get a turn (after the last, the call returns).
-            if hold + 1 < holds {
-                self.yield_to_waiters();
             }
         }
         LOAD_BUF.with(|b| *b.borrow_mut() = (found, handles, dups));
