@@ -546,3 +546,34 @@ fn read_free_parallel_matches_the_one_thread_reads() {
     assert!(live.iter().all(|&h| pool.read(h).is_ok()));
     pool.check_invariants().unwrap();
 }
+
+#[test]
+fn a_handle_names_one_object_for_the_life_of_the_process() {
+    // LIFO reuse gives the same cell back on every malloc after a free. Past 65 536 reuses a
+    // 16-bit generation wrapped and the first handle validated again for a new object; now a
+    // cell is retired when its generations are spent, so every handle ever issued is distinct
+    // and a stale one is refused.
+    let pool = pool_on(&[64]);
+    let keep = pool.malloc(100, 0).unwrap();
+    pool.write(keep, b"keep").unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let mut first = None;
+    for i in 0..70_000u32 {
+        let h = pool.malloc(100, 0).unwrap();
+        assert!(seen.insert(h), "handle {h:#x} issued twice (cycle {i})");
+        first.get_or_insert(h);
+        pool.free(h).unwrap();
+    }
+    let live = pool.malloc(100, 0).unwrap();
+    pool.write(live, b"new owner").unwrap();
+    let stale = first.unwrap();
+    assert!(matches!(pool.read(stale), Err(ZsError::InvalidHandle(_))));
+    assert!(matches!(pool.free(stale), Err(ZsError::InvalidHandle(_))));
+    assert_eq!(&pool.read(live).unwrap()[..9], b"new owner");
+    assert_eq!(&pool.read(keep).unwrap()[..4], b"keep");
+    // Handles of another pool never validate here, whatever their fields.
+    let other = pool_on(&[64]);
+    let h2 = other.malloc(100, 0).unwrap();
+    assert!(matches!(pool.read(h2), Err(ZsError::InvalidHandle(_))));
+    pool.check_invariants().unwrap();
+}

@@ -15,8 +15,8 @@
 //!   exclusive batch reads (`read_free_each`, `read_free_parallel`) read first, then free.
 //!   The totals are those of one uncharge per object.
 //! - A handle is an opaque value naming a cell that follows its object through compaction and
-//!   page migration; cells carry a generation and pools a tag, so stale, forged and foreign
-//!   handles are refused instead of reaching another object.
+//!   page migration; cells carry a generation and pools a tag, neither ever reused (`handle`),
+//!   so stale, forged and foreign handles are refused instead of reaching another object.
 //!
 //! Invariants (checked by `Pool::check_invariants` after every step in the property tests):
 //! every zspage is on exactly the list its use calls for; per-class `obj_allocated`/`obj_used`
@@ -25,6 +25,7 @@
 
 mod compact;
 pub mod geometry;
+mod handle;
 pub mod memcg;
 mod migrate;
 mod obj_io;

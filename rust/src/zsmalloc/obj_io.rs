@@ -69,7 +69,7 @@ impl Pool {
         let handle = self
             .malloc_locked(&mut inner, data.len(), nid)
             .map_err(MallocWriteError::Malloc)?;
-        let cell = handle as u32;
+        let cell = super::handle::cell_of(handle);
         if let Err(e) = charge(&mut inner, cell) {
             self.free_cell(&mut inner, cell);
             return Err(MallocWriteError::Write(e));

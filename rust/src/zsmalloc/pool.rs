@@ -6,12 +6,13 @@
 //! that take the lock once, and the simulated outcome — which slot, which zspage, which page —
 //! does not depend on the lock layout.
 
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::sync::{Lock, LockGuard};
 
 use super::geometry::{ChainRule, Geometry, HANDLE_SIZE};
+use super::handle;
 use super::memcg::{Accounting, UnchargeBatch};
 use super::profile::Profile;
 use super::zspage::{ListHead, ZspageSlab, NONE};
@@ -211,7 +212,8 @@ pub struct Pool {
     pub(crate) profile: Profile,
     pub(crate) acct: Accounting,
     name: String,
-    tag: u16,
+    /// This pool's handle tag, unique in the process (`handle::POOL_TAGS`).
+    tag: u32,
     pub(crate) inner: Lock<Inner>,
     /// `inner.pages_allocated`, also kept outside the lock — the kernel's atomic
     /// `pool->pages_allocated` — so that `zs_get_total_pages` (zswap's limit check on every
@@ -231,12 +233,6 @@ impl Drop for Pool {
         self.free_cells(&mut inner, live.into_iter());
     }
 }
-
-/// Distinguishes pools inside handle values, so that a handle of one pool fails in another.
-static NEXT_POOL_TAG: AtomicU16 = AtomicU16::new(1);
-
-const TAG_SHIFT: u32 = 48;
-const GEN_SHIFT: u32 = 32;
 
 impl Pool {
     /// Creates a pool (`zs_create_pool`).
@@ -263,12 +259,7 @@ impl Pool {
         for c in &geom.classes {
             class_of[c.index] = class_of[c.rep];
         }
-        let tag = loop {
-            let t = NEXT_POOL_TAG.fetch_add(1, Ordering::Relaxed);
-            if t != 0 {
-                break t;
-            }
-        };
+        let tag = handle::POOL_TAGS.take()?;
         Ok(Self {
             mem,
             geom,
@@ -314,18 +305,17 @@ impl Pool {
         self.inner.lock()
     }
 
-    fn encode(&self, index: u32, gen: u16) -> u64 {
-        (u64::from(self.tag) << TAG_SHIFT) | (u64::from(gen) << GEN_SHIFT) | u64::from(index)
+    fn encode(&self, cell: u32, gen: u16) -> u64 {
+        handle::encode(self.tag, cell, gen)
     }
 
     /// Resolves a handle to its cell index, rejecting freed, forged and foreign handles.
     pub(crate) fn decode(&self, inner: &Inner, handle: u64) -> Result<u32> {
         let bad = || ZsError::InvalidHandle(handle);
-        if (handle >> TAG_SHIFT) as u16 != self.tag {
+        let (tag, index, gen) = handle::decode(handle);
+        if tag != self.tag {
             return Err(bad());
         }
-        let index = handle as u32;
-        let gen = (handle >> GEN_SHIFT) as u16;
         match inner.handles.get(index as usize) {
             Some(c) if c.live && c.gen == gen => Ok(index),
             _ => Err(bad()),
@@ -393,6 +383,13 @@ impl Pool {
         };
         let cell = match inner.free_handles.pop() {
             Some(c) => c,
+            None if inner.handles.len() >= handle::MAX_CELLS as usize => {
+                return Err(ZsError::OutOfMemory(format!(
+                    "pool {} has used all {} handle cells",
+                    self.name,
+                    handle::MAX_CELLS
+                )));
+            }
             None => {
                 inner.handles.push(HandleCell {
                     zspage: NONE,
@@ -586,9 +583,13 @@ impl Pool {
         }
         let c = &mut inner.handles[cell as usize];
         c.live = false;
-        c.gen = c.gen.wrapping_add(1);
         c.zspage = NONE;
-        inner.free_handles.push(cell);
+        // A cell whose generations are spent is retired, so no handle value ever names two
+        // objects (`handle`).
+        if c.gen < handle::LAST_GEN {
+            c.gen += 1;
+            inner.free_handles.push(cell);
+        }
     }
 
     /// Chain byte offset of a slot's payload.
