@@ -55,9 +55,9 @@ fn temp(tag: &str) -> TempFile {
 /// Page `i` of the mixed image: every 5th page zero, every 7th random, the rest W1 pages
 /// (a random prefix then zeros: compressible to varying degrees).
 fn image_page(i: usize) -> Vec<u8> {
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         vec![0u8; PS]
-    } else if i % 7 == 0 {
+    } else if i.is_multiple_of(7) {
         let mut p = vec![0u8; PS];
         SplitMix64::new(i as u64).fill_bytes(&mut p);
         p

@@ -11,7 +11,7 @@ use zsrs::{Errno, ZsError};
 fn page(k: u64) -> Vec<u8> {
     // Half pattern, half zero; every 5th page all zero.
     let mut p = vec![0u8; 4096];
-    if k % 5 != 0 {
+    if !k.is_multiple_of(5) {
         for (i, b) in p[..2048].iter_mut().enumerate() {
             *b = (k as usize * 7 + i) as u8;
         }

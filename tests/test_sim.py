@@ -34,11 +34,11 @@ def test_disk_swap_events_are_counted_once(tmp_path):
 
 
 def test_other_hierarchies_and_populated_cgroups_are_refused(tmp_path):
-    _, cgs, zs, m = machine(tmp_path)
+    mem, cgs, _, m = machine(tmp_path)
     cgs.create("/a")
     stranger = zsrs.Cgroups(zsrs.Memory(nodes=[64])).create("/a")
     with pytest.raises(zsrs.CgroupError):
-        zs.store(1, b"\x01" * PAGE, cgroup=stranger)
+        zsrs.Zswap(mem, cgs).store(1, b"\x01" * PAGE, cgroup=stranger)
     with pytest.raises(zsrs.CgroupError):
         m.spawn(stranger)
     p = m.spawn("/a")

@@ -54,7 +54,7 @@ fn text_page(seed: u64) -> Vec<u8> {
     while p.len() < PS {
         let r = rng.next_u64();
         p.extend_from_slice(WORDS[(r % 16) as usize].as_bytes());
-        if r % 7 == 0 {
+        if r.is_multiple_of(7) {
             p.extend_from_slice(format!("{} ", r % 1000).as_bytes());
         }
     }
@@ -506,8 +506,10 @@ fn writeback_moves_idle_pages_largest_first_and_reads_them_back() {
     // A relative path opens from the current directory and reads back absolute, as the
     // kernel's file_path() shows it: reach the backing file from the current directory up to
     // the root and down again.
+    // (Its own file: the first device holds `bd` exclusively.)
+    let bd2 = backing_file(16);
     let cwd = std::env::current_dir().unwrap().canonicalize().unwrap();
-    let target = std::fs::canonicalize(&bd.0).unwrap();
+    let target = std::fs::canonicalize(&bd2.0).unwrap();
     let up = "../".repeat(cwd.components().count() - 1);
     let rel = format!("{up}{}", target.strip_prefix("/").unwrap().display());
     let other = Zram::new(mem(), ZramConfig::new("zram1")).unwrap();

@@ -570,7 +570,7 @@ fn a_large_batch_stores_exactly_as_page_by_page_stores_do() {
             };
             pages.extend_from_slice(&p);
         }
-        let slots: Vec<SwapSlot> = (0..n).map(|i| s(i * 3)).collect();
+        let slots: Vec<SwapSlot> = (0..n).map(|i| s(i * 2)).collect();
         let batch = a.zs.store_many(&slots, &pages, Some(a.b), 0).unwrap();
         let single: Vec<_> = slots
             .iter()
@@ -992,7 +992,7 @@ fn threads_store_and_load_concurrently() {
                     let mut out = vec![0u8; PS];
                     for i in 0..per {
                         let k = t * per + i;
-                        let p = if k % 5 == 0 {
+                        let p = if k.is_multiple_of(5) {
                             random_page(k)
                         } else {
                             page(100 + (k as usize % 3000), k)
@@ -1004,7 +1004,7 @@ fn threads_store_and_load_concurrently() {
                         if i % 2 == 1 {
                             let j = k - 1;
                             assert!(zs.load(s(j), &mut out).unwrap());
-                            let q = if j % 5 == 0 {
+                            let q = if j.is_multiple_of(5) {
                                 random_page(j)
                             } else {
                                 page(100 + (j as usize % 3000), j)
@@ -1022,4 +1022,39 @@ fn threads_store_and_load_concurrently() {
         assert_eq!(w.stat(w.a, "zswapped"), left * PS as u64);
         w.check();
     }
+}
+
+#[test]
+fn a_slot_with_nothing_behind_it_swaps_in_as_an_error_never_as_zeros() {
+    let w = world("zsmalloc");
+    let p = page(900, 1);
+    assert_eq!(
+        w.swap.writeout(s(5), &p, Some(w.b), 0).unwrap(),
+        Writeout::Zswap
+    );
+    // Someone else takes the entry (an exclusive load outside the swap layer).
+    let mut stolen = vec![0u8; PS];
+    assert!(w.zs.load(s(5), &mut stolen).unwrap());
+    let mut out = vec![0x77u8; PS];
+    let e = w.swap.swapin(s(5), &mut out, Some(w.b), 0).unwrap_err();
+    assert_eq!(e.errno(), Errno::EIO, "{e}");
+    // A slot never written out, and one freed after a disk write, are errors too.
+    assert_eq!(
+        w.swap.swapin(s(6), &mut out, Some(w.b), 0).unwrap_err().errno(),
+        Errno::EIO
+    );
+    w.swap.devices().write_page(s(7), &p).unwrap();
+    w.swap.swapin(s(7), &mut out, Some(w.b), 0).unwrap();
+    assert_eq!(out, p);
+    w.swap.free(s(7)).unwrap();
+    assert_eq!(
+        w.swap.swapin(s(7), &mut out, Some(w.b), 0).unwrap_err().errno(),
+        Errno::EIO
+    );
+    // Slots beyond the device are refused before anything is stored.
+    let before = w.zs.debugfs();
+    let e = w.zs.store_many(&[s(1), s(4096)], &[p.clone(), p.clone()].concat(), Some(w.b), 0);
+    assert_eq!(e.unwrap_err().errno(), Errno::EINVAL);
+    assert_eq!(w.zs.debugfs(), before);
+    assert!(!w.zs.contains(s(1)));
 }

@@ -213,7 +213,12 @@ class Zswap:
         shrinker_enabled: bool = False,
         enabled: bool = True,
         pool_name: str = "zswap0",
-    ) -> None: ...
+    ) -> None:
+        """`swapfile` is claimed exclusively (a file another Zswap, zram device or process
+        holds is `KernelError` EBUSY and is left untouched), then emptied and sized to
+        `swap_slots` pages (1..=2**50). Stores to slots beyond it are refused. Once a
+        `Machine` swaps to this zswap, the machine owns its entries: `store*`, `load*` and
+        `invalidate` raise EBUSY; statistics stay readable."""
     @property
     def compressor(self) -> str: ...
     def store(

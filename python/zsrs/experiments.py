@@ -152,9 +152,11 @@ def stat_reads(rig: Rig, file: str, reads: int, ncg: int = 100) -> float:
     rng = np.random.default_rng(4)
     cgs = [rig.cgs.create(f"/r{i}") for i in range(ncg)]
     page_rows = workloads.mixture(64, seed=4, weights=WEIGHTS)
-    for i, cg in enumerate(cgs):
-        slots = np.arange(i * 64, (i + 1) * 64, dtype=np.uint64)
-        rig.zswap.store_many(slots, page_rows, cgroup=cg, nid=int(rng.integers(0, rig.nodes)))
+    # Each cgroup's pages reach zswap the kernel's way: a process bound to one node, reclaimed.
+    for cg in cgs:
+        p = rig.machine.spawn(cg, mems=[int(rng.integers(0, rig.nodes))])
+        p.mmap(page_rows)
+        rig.machine.reclaim(cg, len(page_rows) * PAGE)
     return _timed(lambda: [cgs[i % ncg].read_file(file) for i in range(reads)])
 
 

@@ -70,8 +70,16 @@ impl PyMachine {
         match zswap {
             None => Self::with_backend(memory, cgroups, Arc::new(RamSwap::new(swap_slots))),
             Some(z) => {
-                let swap = crate::zswap::Swap::new(z.inner.clone()).py_err()?;
-                Self::with_backend(memory, cgroups, Arc::new(swap))
+                // The machine owns the entries from now on (EBUSY for Python's own loads).
+                z.attach()?;
+                let m = crate::zswap::Swap::new(z.inner.clone())
+                    .py_err()
+                    .and_then(|swap| Self::with_backend(memory, cgroups, Arc::new(swap)));
+                if m.is_err() {
+                    z.attached
+                        .store(false, std::sync::atomic::Ordering::Release);
+                }
+                m
             }
         }
     }

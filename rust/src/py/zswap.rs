@@ -11,8 +11,9 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::buffers::{vec1, vec2, with_bytes};
 use super::cgroups::{resolve_cgroup, PyCgroups};
-use super::errors::IntoPy;
+use super::errors::{to_py, IntoPy};
 use super::memory::PyMemory;
+use crate::error::{Errno, ZsError};
 use crate::memcg::MemcgId;
 use crate::zswap::{LoadStatus, ShrinkMemcg, SwapDevices, SwapSlot, Zswap, ZswapConfig};
 
@@ -20,6 +21,9 @@ use crate::zswap::{LoadStatus, ShrinkMemcg, SwapDevices, SwapSlot, Zswap, ZswapC
 #[pyclass(name = "Zswap", module = "zsrs", frozen)]
 pub struct PyZswap {
     pub inner: Arc<Zswap>,
+    /// Set when a `Machine` takes this zswap as its swap layer: from then on its entries are
+    /// the machine's processes' pages, and Python may inspect but not store, load or drop them.
+    pub attached: std::sync::atomic::AtomicBool,
 }
 
 /// The outcome of one store: truthy when stored; `reason` names a reject.
@@ -51,6 +55,31 @@ impl PyStoreResult {
 }
 
 impl PyZswap {
+    /// EBUSY once a machine owns the entries.
+    fn check_unowned(&self) -> PyResult<()> {
+        if self.attached.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(to_py(ZsError::errno_msg(
+                Errno::EBUSY,
+                "this zswap is a Machine's swap layer: its entries are the machine's pages",
+            )));
+        }
+        Ok(())
+    }
+
+    /// Marks the zswap as a machine's (EBUSY if another machine has it).
+    pub fn attach(&self) -> PyResult<()> {
+        use std::sync::atomic::Ordering;
+        self.attached
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(|_| {
+                to_py(ZsError::errno_msg(
+                    Errno::EBUSY,
+                    "this zswap is already another Machine's swap layer",
+                ))
+            })
+    }
+
     fn memcg(&self, cgroup: Option<&Bound<'_, PyAny>>) -> PyResult<Option<MemcgId>> {
         let Some(c) = cgroup else { return Ok(None) };
         let cgs = self.inner.cgroups().ok_or_else(|| {
@@ -107,7 +136,10 @@ impl PyZswap {
             backing,
         )
         .py_err()?;
-        Ok(Self { inner: Arc::new(z) })
+        Ok(Self {
+            inner: Arc::new(z),
+            attached: Default::default(),
+        })
     }
 
     /// The compressor's name.
@@ -126,6 +158,7 @@ impl PyZswap {
         cgroup: Option<&Bound<'_, PyAny>>,
         nid: usize,
     ) -> PyResult<PyStoreResult> {
+        self.check_unowned()?;
         let m = self.memcg(cgroup)?;
         let r = with_bytes(page, |p| {
             py.allow_threads(|| self.inner.store(SwapSlot::from(slot), p, m, nid))
@@ -148,6 +181,7 @@ impl PyZswap {
         cgroup: Option<&Bound<'py, PyAny>>,
         nid: usize,
     ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        self.check_unowned()?;
         if pages.shape()[0] != slots.len() || pages.shape()[1] != self.inner.page_size() {
             return Err(PyValueError::new_err(
                 "pages must be (len(slots), page_size)",
@@ -167,6 +201,7 @@ impl PyZswap {
 
     /// Loads (exclusively: the entry is freed) `slot`; returns the page, or None if absent.
     fn load<'py>(&self, py: Python<'py>, slot: u64) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        self.check_unowned()?;
         let mut buf = vec![0u8; self.inner.page_size()];
         let hit = py
             .allow_threads(|| self.inner.load(SwapSlot::from(slot), &mut buf))
@@ -181,6 +216,7 @@ impl PyZswap {
         slots: PyReadonlyArray1<'py, u64>,
         mut out: PyReadwriteArray2<'py, u8>,
     ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        self.check_unowned()?;
         if out.shape()[0] != slots.len() || out.shape()[1] != self.inner.page_size() {
             return Err(PyValueError::new_err("out must be (len(slots), page_size)"));
         }
@@ -194,8 +230,9 @@ impl PyZswap {
     }
 
     /// Drops `slot`'s entry without loading it; whether there was one.
-    fn invalidate(&self, slot: u64) -> bool {
-        self.inner.invalidate(SwapSlot::from(slot))
+    fn invalidate(&self, slot: u64) -> PyResult<bool> {
+        self.check_unowned()?;
+        Ok(self.inner.invalidate(SwapSlot::from(slot)))
     }
 
     /// Whether `slot` has an entry.

@@ -238,7 +238,7 @@ impl Machine {
     /// it in, charging it, reclaiming as needed); returns the first page number.
     pub fn mmap(&self, pid: u32, contents: &[u8]) -> Result<u64> {
         let ps = self.mem.page_size();
-        if contents.len() % ps != 0 {
+        if !contents.len().is_multiple_of(ps) {
             return Err(ZsError::InvalidArgument(format!(
                 "contents are not whole {ps}-byte pages"
             )));

@@ -29,6 +29,9 @@ pub(crate) struct Backing {
 impl Backing {
     fn open(path: &Path, page_size: usize) -> Result<Self> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
+        // Exclusive, as the kernel's backing_dev_store opens its device: a live swap file or
+        // another device's backing file is EBUSY.
+        crate::claim::claim(&file, path, "a zram backing device")?;
         let meta = file.metadata()?;
         if !(meta.is_file() || is_block_device(&meta)) {
             return Err(errno(

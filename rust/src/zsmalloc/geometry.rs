@@ -135,7 +135,7 @@ impl Geometry {
             )));
         }
         let delta = class_delta.unwrap_or(page_size >> CLASS_BITS);
-        if delta == 0 || delta % 8 != 0 || delta > page_size {
+        if delta == 0 || !delta.is_multiple_of(8) || delta > page_size {
             return Err(ZsError::InvalidArgument(format!(
                 "class delta {delta} must be a positive multiple of 8 not above the page size"
             )));

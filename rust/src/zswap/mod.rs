@@ -54,7 +54,7 @@ pub use load::LoadStatus;
 pub use shrink::{ScanResult, ShrinkMemcg};
 pub use stats::DEBUGFS_FILES;
 pub use swap::{Swap, Swapin, Writeout};
-pub use swapfile::SwapDevices;
+pub use swapfile::{SwapDevices, MAX_SWAP_SLOTS};
 
 /// A swap slot: swap type (device) and page offset (`swp_entry_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

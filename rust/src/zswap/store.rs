@@ -62,13 +62,20 @@ fn overflow_errno(name: &str) -> Errno {
 }
 
 impl Zswap {
-    fn check_pages(&self, n_slots: usize, pages: &[u8], nid: usize) -> Result<()> {
-        if pages.len() != n_slots * self.page_size {
+    /// The whole batch is checked before anything is stored: one page per slot, a node that
+    /// exists, and, with a swap device, slots that exist on it (a slot beyond the device could
+    /// never be written back).
+    fn check_pages(&self, slots: &[SwapSlot], pages: &[u8], nid: usize) -> Result<()> {
+        let n_slots = slots.len();
+        if n_slots.checked_mul(self.page_size) != Some(pages.len()) {
             return Err(ZsError::InvalidArgument(format!(
                 "{} bytes of pages for {n_slots} slots of {} bytes",
                 pages.len(),
                 self.page_size
             )));
+        }
+        if let Some(b) = &self.backing {
+            b.check_slots(slots)?;
         }
         self.mem.check_nid(nid)
     }
@@ -150,7 +157,7 @@ impl Zswap {
         nid: usize,
         mut sink: impl FnMut(StoreResult),
     ) -> Result<()> {
-        self.check_pages(slots.len(), pages, nid)?;
+        self.check_pages(slots, pages, nid)?;
         self.check_memcg(memcg)?;
         if slots.len() >= PARALLEL_MIN_PAGES && self.faults_idle() {
             let threads = workers();
@@ -326,8 +333,14 @@ impl Zswap {
         nid: usize,
     ) -> Result<StoreResult> {
         let n = pages.len() / self.page_size;
+        if first.offset.checked_add(n as u64).is_none() {
+            return Err(ZsError::InvalidArgument(format!(
+                "a folio of {n} pages from slot {} passes the last swap offset",
+                first.offset
+            )));
+        }
         let slots: Vec<SwapSlot> = (0..n as u64).map(|i| first.offset_by(i)).collect();
-        self.check_pages(n, pages, nid)?;
+        self.check_pages(&slots, pages, nid)?;
         self.check_memcg(memcg)?;
         let (mut rows, mut comp) = (Vec::new(), Vec::with_capacity(n));
         self.compress_rows(pages, &mut rows, &mut comp);

@@ -113,7 +113,8 @@ impl Swap {
         let mut out = vec![Writeout::Zero; slots.len()];
         let (mut nz_slots, mut nz_rows, mut nz_pages) = (Vec::new(), Vec::new(), Vec::new());
         for (k, &slot) in slots.iter().enumerate() {
-            self.devices.check_slot(slot)?;
+            // A slot written out starts empty: nothing stale on disk can be read for it.
+            self.devices.forget(slot)?;
             let page = &pages[k * ps..(k + 1) * ps];
             if is_zero(page) {
                 self.devices.set_zero(slot, true)?;
@@ -216,7 +217,7 @@ impl Swap {
 
     /// Frees `slot` (the last reference went): zeromap bit cleared, zswap entry invalidated.
     pub fn free(&self, slot: SwapSlot) -> Result<()> {
-        self.devices.set_zero(slot, false)?;
+        self.devices.forget(slot)?;
         self.zswap.invalidate(slot);
         Ok(())
     }

@@ -2,16 +2,19 @@
 //! the per-device zeromap, and a minimal swap cache (the set of slots whose page is in memory,
 //! which makes zswap writeback fail with `-EEXIST`).
 //!
-//! One file per device (swap type = index in `swapon` order). A file is created (or truncated)
-//! to `nr_slots × PAGE_SIZE` bytes; it stays sparse until written. Slots are addressed by
-//! `SwapSlot { ty, offset }`; offsets past the end are refused.
+//! One file per device (swap type = index in `swapon` order). A file is claimed exclusively
+//! (`crate::claim`: a file already in use is EBUSY, as `swapon` says of a live swap file), then
+//! emptied and sized to `nr_slots × PAGE_SIZE` bytes; it stays sparse until written. Slots are
+//! addressed by `SwapSlot { ty, offset }`; offsets past the end are refused. The zeromap is
+//! allocated in chunks as bits are first set, so a huge device costs memory only for what it
+//! holds.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use super::SwapSlot;
 use crate::error::{Result, ZsError};
@@ -23,10 +26,67 @@ struct SwapFile {
     file: File,
     nr_slots: u64,
     /// One bit per slot: the page was entirely zero (`si->zeromap`).
-    zeromap: Box<[AtomicU64]>,
+    zeromap: SlotBits,
+    /// One bit per slot: the file holds the slot's page (written since the slot was last
+    /// freed). Reading a slot without it is an error, never a page of zeros.
+    on_disk: SlotBits,
     reads: AtomicU64,
     writes: AtomicU64,
 }
+
+/// Slots per zeromap chunk (a 32 KiB chunk of bits).
+const ZEROMAP_CHUNK_BITS: u64 = 1 << 18;
+
+/// A bitmap over `nr` slots (the zeromap, the written map) whose chunks are allocated when a bit in them is first set.
+#[derive(Debug)]
+struct SlotBits {
+    chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
+}
+
+impl SlotBits {
+    fn new(nr: u64) -> Result<Self> {
+        let n = usize::try_from(nr.div_ceil(ZEROMAP_CHUNK_BITS))
+            .map_err(|_| ZsError::OutOfMemory("zeromap too large".into()))?;
+        let mut v = Vec::new();
+        v.try_reserve_exact(n)
+            .map_err(|_| ZsError::OutOfMemory(format!("zeromap of {nr} slots")))?;
+        v.resize_with(n, OnceLock::new);
+        Ok(Self {
+            chunks: v.into_boxed_slice(),
+        })
+    }
+
+    fn locate(offset: u64) -> (usize, usize, u64) {
+        let (c, bit) = (offset / ZEROMAP_CHUNK_BITS, offset % ZEROMAP_CHUNK_BITS);
+        (c as usize, (bit / 64) as usize, bit % 64)
+    }
+
+    fn set(&self, offset: u64, on: bool) {
+        let (c, w, b) = Self::locate(offset);
+        if on {
+            let chunk = self.chunks[c].get_or_init(|| {
+                (0..ZEROMAP_CHUNK_BITS / 64)
+                    .map(|_| AtomicU64::new(0))
+                    .collect()
+            });
+            chunk[w].fetch_or(1 << b, Relaxed);
+        } else if let Some(chunk) = self.chunks[c].get() {
+            chunk[w].fetch_and(!(1 << b), Relaxed);
+        }
+    }
+
+    fn get(&self, offset: u64) -> bool {
+        let (c, w, b) = Self::locate(offset);
+        self.chunks[c]
+            .get()
+            .is_some_and(|chunk| chunk[w].load(Relaxed) >> b & 1 == 1)
+    }
+}
+
+/// The most slots a swap device may have: its byte size must be a file offset (`i64`), and
+/// no filesystem here holds more (the kernel's own bound, `generic_max_swapfile_size`, is the
+/// swap entry's offset field, about 2^50 pages on x86-64).
+pub const MAX_SWAP_SLOTS: u64 = 1 << 50;
 
 /// The swap devices (`swap_info[]`) with their zeromaps and the swap cache.
 #[derive(Debug)]
@@ -51,24 +111,42 @@ impl SwapDevices {
         self.page_size
     }
 
-    /// Adds a device backed by `path` (created or truncated) with `nr_slots` slots; returns its
-    /// swap type.
+    /// Adds a device backed by `path` (created if missing, claimed exclusively, then emptied)
+    /// with `nr_slots` slots; returns its swap type. A file another device or process holds is
+    /// EBUSY and is left untouched; 0 slots or more than [`MAX_SWAP_SLOTS`] is EINVAL.
     pub fn swapon(&self, path: impl AsRef<Path>, nr_slots: u64) -> Result<u32> {
         let path = path.as_ref().to_path_buf();
+        if nr_slots == 0 || nr_slots > MAX_SWAP_SLOTS {
+            return Err(ZsError::InvalidArgument(format!(
+                "a swap device of {nr_slots} slots (1..={MAX_SWAP_SLOTS})"
+            )));
+        }
+        let bytes = nr_slots
+            .checked_mul(self.page_size as u64)
+            .filter(|&b| b <= i64::MAX as u64)
+            .ok_or_else(|| {
+                ZsError::InvalidArgument(format!("{nr_slots} slots overflow a file size"))
+            })?;
+        let zeromap = SlotBits::new(nr_slots)?;
+        let on_disk = SlotBits::new(nr_slots)?;
+        let io = |e: std::io::Error| ZsError::Io(format!("{}: {e}", path.display()));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
-            .truncate(true)
+            .truncate(false)
             .open(&path)
-            .map_err(|e| ZsError::Io(format!("{}: {e}", path.display())))?;
-        file.set_len(nr_slots * self.page_size as u64)?;
-        let words = nr_slots.div_ceil(64) as usize;
+            .map_err(io)?;
+        crate::claim::claim(&file, &path, "a swap file")?;
+        // Claimed: nobody else uses it, so its old contents go.
+        file.set_len(0).map_err(io)?;
+        file.set_len(bytes).map_err(io)?;
         let dev = SwapFile {
             path,
             file,
             nr_slots,
-            zeromap: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            zeromap,
+            on_disk,
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
         };
@@ -94,6 +172,21 @@ impl SwapDevices {
             )));
         }
         Ok(d.clone())
+    }
+
+    /// Checks that every slot exists (one look at the device table).
+    pub fn check_slots(&self, slots: &[SwapSlot]) -> Result<()> {
+        let devs = self.devs.read().unwrap_or_else(|e| e.into_inner());
+        for s in slots {
+            match devs.get(s.ty as usize) {
+                Some(d) if s.offset < d.nr_slots => {}
+                _ => {
+                    drop(devs);
+                    return self.check_slot(*s);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks that `slot` exists.
@@ -133,6 +226,7 @@ impl SwapDevices {
         let d = self.dev(slot)?;
         d.file
             .write_all_at(page, slot.offset * self.page_size as u64)?;
+        d.on_disk.set(slot.offset, true);
         d.writes.fetch_add(1, Relaxed);
         Ok(())
     }
@@ -141,6 +235,15 @@ impl SwapDevices {
     pub fn read_page(&self, slot: SwapSlot, out: &mut [u8]) -> Result<()> {
         self.check_len(out.len())?;
         let d = self.dev(slot)?;
+        if !d.on_disk.get(slot.offset) {
+            return Err(ZsError::errno_msg(
+                crate::error::Errno::EIO,
+                format!(
+                    "swap slot {}:{} holds no page (never written, or freed)",
+                    slot.ty, slot.offset
+                ),
+            ));
+        }
         d.file
             .read_exact_at(out, slot.offset * self.page_size as u64)?;
         d.reads.fetch_add(1, Relaxed);
@@ -150,19 +253,22 @@ impl SwapDevices {
     /// Sets or clears `slot`'s zeromap bit.
     pub fn set_zero(&self, slot: SwapSlot, zero: bool) -> Result<()> {
         let d = self.dev(slot)?;
-        let (w, b) = ((slot.offset / 64) as usize, slot.offset % 64);
-        if zero {
-            d.zeromap[w].fetch_or(1 << b, Relaxed);
-        } else {
-            d.zeromap[w].fetch_and(!(1 << b), Relaxed);
-        }
+        d.zeromap.set(slot.offset, zero);
+        Ok(())
+    }
+
+    /// Forgets `slot`'s page (`swap_entry_free`): neither zero-filled nor on disk any more.
+    pub fn forget(&self, slot: SwapSlot) -> Result<()> {
+        let d = self.dev(slot)?;
+        d.zeromap.set(slot.offset, false);
+        d.on_disk.set(slot.offset, false);
         Ok(())
     }
 
     /// Whether `slot`'s page was zero-filled.
     pub fn is_zero(&self, slot: SwapSlot) -> Result<bool> {
         let d = self.dev(slot)?;
-        Ok(d.zeromap[(slot.offset / 64) as usize].load(Relaxed) >> (slot.offset % 64) & 1 == 1)
+        Ok(d.zeromap.get(slot.offset))
     }
 
     /// Puts `slot` in the swap cache; false if it already is (`-EEXIST`).
