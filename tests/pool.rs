@@ -577,3 +577,21 @@ fn a_handle_names_one_object_for_the_life_of_the_process() {
     assert!(matches!(pool.read(h2), Err(ZsError::InvalidHandle(_))));
     pool.check_invariants().unwrap();
 }
+
+#[test]
+fn page_migration_costs_memory_for_the_pools_pages_not_for_the_highest_pfn() {
+    // Node 1 starts at PFN 2^38: a reverse map indexed by PFN would need 2^38 entries.
+    let mem = Arc::new(Memory::new(&[1 << 38, 64], 4096).unwrap());
+    let pool = Pool::new(mem, PoolConfig::new("test")).unwrap();
+    let h = pool.malloc(3000, 1).unwrap();
+    pool.write(h, &pattern(3000, 9)).unwrap();
+    let (pfn, nid) = pool.pages()[0];
+    assert_eq!(nid, 1);
+    assert!(pfn >= 1 << 38);
+    let moved = pool.migrate_page(pfn, 0).unwrap();
+    assert!(moved < 1 << 38);
+    let back = pool.migrate_page(moved, 1).unwrap();
+    assert!(back >= 1 << 38);
+    assert_eq!(pool.read(h).unwrap(), pattern(3000, 9));
+    pool.check_invariants().unwrap();
+}

@@ -710,3 +710,20 @@ fn concurrent_writers_and_readers_share_one_device() {
     }
     assert_eq!(dev.mm_stat().orig_data_size, 800 * 4096);
 }
+
+#[test]
+fn a_disksize_that_page_alignment_would_wrap_is_enomem_and_leaves_the_device_uninitialised() {
+    let dev = Zram::new(mem(), ZramConfig::new("zram0")).unwrap();
+    for v in [u64::MAX, u64::MAX - 4094, 1 << 63] {
+        assert_eq!(errno_of(dev.set_disksize(v)), Errno::ENOMEM, "{v}");
+        assert!(!dev.is_initialized());
+        assert_eq!(dev.disksize(), 0);
+    }
+    assert_eq!(
+        errno_of(dev.write_file("disksize", "18446744073709551615")),
+        Errno::ENOMEM
+    );
+    assert_eq!(dev.read_file("disksize").unwrap(), "0\n");
+    dev.write_file("disksize", "64K").unwrap();
+    assert_eq!(dev.disksize(), 65536);
+}

@@ -1040,7 +1040,10 @@ fn a_slot_with_nothing_behind_it_swaps_in_as_an_error_never_as_zeros() {
     assert_eq!(e.errno(), Errno::EIO, "{e}");
     // A slot never written out, and one freed after a disk write, are errors too.
     assert_eq!(
-        w.swap.swapin(s(6), &mut out, Some(w.b), 0).unwrap_err().errno(),
+        w.swap
+            .swapin(s(6), &mut out, Some(w.b), 0)
+            .unwrap_err()
+            .errno(),
         Errno::EIO
     );
     w.swap.devices().write_page(s(7), &p).unwrap();
@@ -1048,12 +1051,20 @@ fn a_slot_with_nothing_behind_it_swaps_in_as_an_error_never_as_zeros() {
     assert_eq!(out, p);
     w.swap.free(s(7)).unwrap();
     assert_eq!(
-        w.swap.swapin(s(7), &mut out, Some(w.b), 0).unwrap_err().errno(),
+        w.swap
+            .swapin(s(7), &mut out, Some(w.b), 0)
+            .unwrap_err()
+            .errno(),
         Errno::EIO
     );
     // Slots beyond the device are refused before anything is stored.
     let before = w.zs.debugfs();
-    let e = w.zs.store_many(&[s(1), s(4096)], &[p.clone(), p.clone()].concat(), Some(w.b), 0);
+    let e = w.zs.store_many(
+        &[s(1), s(4096)],
+        &[p.clone(), p.clone()].concat(),
+        Some(w.b),
+        0,
+    );
     assert_eq!(e.unwrap_err().errno(), Errno::EINVAL);
     assert_eq!(w.zs.debugfs(), before);
     assert!(!w.zs.contains(s(1)));

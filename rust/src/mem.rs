@@ -12,6 +12,28 @@ use crate::error::{Result, ZsError};
 /// Page frame number.
 pub type Pfn = u64;
 
+/// The smallest page size: 4 KiB (`PAGE_SHIFT` 12, every architecture's smallest).
+pub const MIN_PAGE_SIZE: usize = 4096;
+/// The largest page size a Linux architecture offers: 256 KiB (`PAGE_SHIFT` 18, powerpc's
+/// `PPC_256K_PAGES` and hexagon's `PAGE_SIZE_256KB`).
+pub const MAX_PAGE_SIZE: usize = 1 << 18;
+/// Nodes a machine may have: `MAX_NUMNODES` at the largest `NODES_SHIFT` (10) of x86-64.
+pub const MAX_NUMNODES: usize = 1 << 10;
+/// Physical address bits: `MAX_PHYSMEM_BITS` of x86-64 with 5-level paging (4 PiB).
+pub const MAX_PHYSMEM_BITS: u32 = 52;
+
+/// A page size Linux supports: a power of two from [`MIN_PAGE_SIZE`] to [`MAX_PAGE_SIZE`].
+pub fn check_page_size(page_size: usize) -> Result<()> {
+    if page_size.is_power_of_two() && (MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&page_size) {
+        Ok(())
+    } else {
+        Err(ZsError::InvalidArgument(format!(
+            "page size {page_size}: Linux pages are a power of two from {MIN_PAGE_SIZE} to \
+             {MAX_PAGE_SIZE} bytes"
+        )))
+    }
+}
+
 /// A page frame: its number, its node and its `page_size` real bytes.
 #[derive(Debug)]
 pub struct Frame {
@@ -74,18 +96,28 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// Nodes with the given capacities (pages each). `page_size` must be a power of two.
+    /// Nodes with the given capacities (pages each; a memoryless node has 0). `page_size` is
+    /// one Linux supports ([`check_page_size`]); at most [`MAX_NUMNODES`] nodes and
+    /// 2^[`MAX_PHYSMEM_BITS`] bytes in all, so that PFNs and byte sizes never wrap.
     pub fn new(capacities: &[usize], page_size: usize) -> Result<Self> {
-        if capacities.is_empty() {
-            return Err(ZsError::InvalidArgument(
-                "at least one NUMA node is needed".into(),
-            ));
-        }
-        if !page_size.is_power_of_two() || page_size < 256 {
+        if capacities.is_empty() || capacities.len() > MAX_NUMNODES {
             return Err(ZsError::InvalidArgument(format!(
-                "page size {page_size} must be a power of two of at least 256"
+                "{} NUMA nodes: 1 to {MAX_NUMNODES} are possible",
+                capacities.len()
             )));
         }
+        check_page_size(page_size)?;
+        let max_pages = (1u64 << MAX_PHYSMEM_BITS) / page_size as u64;
+        let total = capacities
+            .iter()
+            .try_fold(0u64, |t, &c| t.checked_add(c as u64))
+            .filter(|&t| t <= max_pages)
+            .ok_or_else(|| {
+                ZsError::InvalidArgument(format!(
+                    "more than {max_pages} pages of {page_size} bytes: physical memory ends at \
+                     2^{MAX_PHYSMEM_BITS} bytes"
+                ))
+            })?;
         let mut base = 0u64;
         let mut nodes = Vec::with_capacity(capacities.len());
         let mut bases = Vec::with_capacity(capacities.len());
@@ -104,7 +136,7 @@ impl Memory {
             page_size,
             nodes: Lock::new(nodes),
             bases,
-            total: capacities.iter().sum(),
+            total: total as usize,
         })
     }
 
@@ -378,6 +410,30 @@ mod tests {
         assert_eq!(m.alloc_frame(1).unwrap().pfn, 3);
         m.free_frame(f);
         assert_eq!(m.alloc_page_on(0).unwrap().pfn, 0);
+    }
+
+    #[test]
+    fn sizes_that_would_wrap_are_refused() {
+        // 2^64 - 1 + 2 pages wrapped the bases: PFN 0 was handed out on both nodes.
+        for caps in [
+            &[usize::MAX, 2][..],
+            &[1 << 63, 1 << 63],
+            &[1 << 41],
+            &[1 << 40, 1],
+        ] {
+            let e = Memory::new(caps, 4096).unwrap_err();
+            assert!(matches!(e, ZsError::InvalidArgument(_)), "{caps:?}: {e}");
+        }
+        assert!(Memory::new(&vec![1; MAX_NUMNODES + 1], 4096).is_err());
+        for ps in [0, 256, 2048, 4095, 1 << 19, usize::MAX] {
+            assert!(Memory::new(&[1], ps).is_err(), "{ps}");
+        }
+        // The largest machine is fine and costs nothing until used: 4 PiB in 1024 nodes.
+        let m = Memory::new(&vec![1 << 30; MAX_NUMNODES], 4096).unwrap();
+        assert_eq!(m.total_pages(), 1 << 40);
+        let last = m.alloc_page_on(MAX_NUMNODES - 1).unwrap();
+        assert_eq!(last.pfn, (1 << 40) - (1 << 30));
+        assert_eq!(m.pfn_to_nid(last.pfn).unwrap(), MAX_NUMNODES - 1);
     }
 
     #[test]

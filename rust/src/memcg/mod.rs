@@ -118,18 +118,14 @@ impl Cgroups {
 
     /// A hierarchy with only "/" set up by `cfg`.
     pub fn with_config(cfg: MemcgConfig) -> Result<Self> {
-        if cfg.nr_nodes == 0 || cfg.nr_nodes > 1024 {
+        if cfg.nr_nodes == 0 || cfg.nr_nodes > crate::mem::MAX_NUMNODES {
             return Err(ZsError::InvalidArgument(format!(
-                "nr_nodes must be 1..=1024, got {}",
+                "nr_nodes must be 1..={}, got {}",
+                crate::mem::MAX_NUMNODES,
                 cfg.nr_nodes
             )));
         }
-        if !cfg.page_size.is_power_of_two() || cfg.page_size < 512 {
-            return Err(ZsError::InvalidArgument(format!(
-                "page_size must be a power of two >= 512, got {}",
-                cfg.page_size
-            )));
-        }
+        crate::mem::check_page_size(cfg.page_size)?;
         let reg = Registry::new(cfg.layout, &cfg.extra_items)?;
         let page_size = cfg.page_size as u64;
         let tree = Tree::new(cfg.nr_nodes, reg.len(), page_counter_max(page_size));

@@ -261,7 +261,11 @@ impl Zram {
             ));
         }
         let ps = st.page_size as u64;
-        let disksize = disksize.div_ceil(ps) * ps;
+        // PAGE_ALIGN wraps a size within a page of 2^64 to 0, and the kernel's slot table of 0
+        // entries then fails (`zram_meta_alloc`): ENOMEM, and the device stays uninitialised.
+        let disksize = disksize
+            .checked_next_multiple_of(ps)
+            .ok_or_else(|| errno(Errno::ENOMEM, "disksize too large"))?;
         let nr = usize::try_from(disksize / ps)
             .map_err(|_| errno(Errno::ENOMEM, "disksize too large"))?;
         // The slot table is the kernel's vzalloc: a size it cannot get is -ENOMEM, not an abort.

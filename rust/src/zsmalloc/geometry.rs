@@ -124,11 +124,7 @@ impl Geometry {
         class_delta: Option<usize>,
         rule: ChainRule,
     ) -> Result<Self> {
-        if !page_size.is_power_of_two() || page_size < 256 {
-            return Err(ZsError::InvalidArgument(format!(
-                "page size {page_size} must be a power of two of at least 256"
-            )));
-        }
+        crate::mem::check_page_size(page_size)?;
         if !(1..=64).contains(&chain_size) {
             return Err(ZsError::InvalidArgument(format!(
                 "chain size {chain_size} out of range 1..=64"

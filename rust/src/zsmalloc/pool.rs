@@ -108,10 +108,11 @@ pub(crate) struct Inner {
     pub free_handles: Vec<u32>,
     pub pages_allocated: u64,
     pub pages_compacted: u64,
-    /// Frame → (zspage id, page index in its chain), indexed by PFN, for page migration;
-    /// `(NONE, _)` for frames that are not this pool's. Built on the first migration and kept
-    /// up to date from then on, so pools that never migrate never pay for it (`None`).
-    pub pfn_map: Option<Vec<(u32, u32)>>,
+    /// Frame → (zspage id, page index in its chain) of this pool's frames, for page
+    /// migration: one entry per page the pool holds, whatever the PFNs. Built on the first
+    /// migration and kept up to date from then on, so pools that never migrate never pay for
+    /// it (`None`).
+    pub pfn_map: Option<rustc_hash::FxHashMap<Pfn, (u32, u32)>>,
     /// Consumer-mode entries' objcgs, by handle cell (zswap_entry->objcg before the series).
     pub entry_objcgs: Vec<u32>,
     /// Calls of the charge/uncharge path, so tests can prove migration never takes it.
@@ -173,34 +174,29 @@ impl Inner {
     /// reverse map exists.
     pub fn set_pfn_owner(&mut self, pfn: Pfn, owner: (u32, u32)) {
         if let Some(map) = self.pfn_map.as_mut() {
-            let i = pfn as usize;
-            if i >= map.len() {
-                map.resize(i + 1, (NONE, 0));
+            if owner.0 == NONE {
+                map.remove(&pfn);
+            } else {
+                map.insert(pfn, owner);
             }
-            map[i] = owner;
         }
     }
 
     /// The zspage page a frame is, if it is this pool's; builds the reverse map on first use.
     pub fn pfn_owner(&mut self, pfn: Pfn) -> Option<(u32, u32)> {
-        if self.pfn_map.is_none() {
-            let mut map = Vec::new();
-            for (zid, z) in self.zspages.iter() {
-                for (p, f) in z.frames.iter().enumerate() {
-                    let i = f.pfn as usize;
-                    if i >= map.len() {
-                        map.resize(i + 1, (NONE, 0));
-                    }
-                    map[i] = (zid, p as u32);
-                }
-            }
-            self.pfn_map = Some(map);
-        }
+        let zspages = &self.zspages;
         self.pfn_map
-            .as_ref()?
-            .get(pfn as usize)
+            .get_or_insert_with(|| {
+                let mut map = rustc_hash::FxHashMap::default();
+                for (zid, z) in zspages.iter() {
+                    for (p, f) in z.frames.iter().enumerate() {
+                        map.insert(f.pfn, (zid, p as u32));
+                    }
+                }
+                map
+            })
+            .get(&pfn)
             .copied()
-            .filter(|o| o.0 != NONE)
     }
 }
 

@@ -217,7 +217,7 @@ impl Pool {
             }
         }
         let owned = match &inner.pfn_map {
-            Some(map) => map.iter().filter(|o| o.0 != NONE).count() as u64,
+            Some(map) => map.len() as u64,
             None => pages,
         };
         if pages != inner.pages_allocated || pages != owned {
