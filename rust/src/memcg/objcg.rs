@@ -96,7 +96,8 @@ impl Cgroups {
         t: &Tree,
         memcg: MemcgId,
     ) -> Result<Option<(ObjcgId, MemcgId)>> {
-        for &a in t.memcg(memcg)?.chain.iter() {
+        // A removed (freed) memcg's charges go where its objcgs went: up the tree.
+        for &a in t.memcg(t.live_at_or_above(memcg)?)?.chain.iter() {
             if a == ROOT_MEMCG {
                 break;
             }

@@ -75,7 +75,10 @@ fn remove_offlines_and_ids_are_not_reused() {
     c.remove("/a").unwrap();
     assert!(!c.is_online(a).unwrap());
     assert!(is_cgroup_err(c.lookup("/a")));
-    assert_eq!(c.path(a).unwrap(), "/a", "a zombie keeps its path");
+    // Freed at once: nothing is left to read but where its charges went.
+    assert!(is_cgroup_err(c.path(a)));
+    assert_eq!(c.parent(a).unwrap(), Some(ROOT_MEMCG));
+    assert!(c.is_descendant(a, ROOT_MEMCG).unwrap());
     assert!(c.children(ROOT_MEMCG).unwrap().is_empty());
     let a2 = c.create("/a").unwrap();
     assert_ne!(a, a2);

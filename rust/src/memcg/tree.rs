@@ -4,7 +4,10 @@
 //! goes offline, leaves its parent's children and the path table, and `memcg_reparent_objcgs`
 //! points its active objcg and every objcg already re-parented into it at the parent, splices
 //! them onto the parent's list and drops the memcg's initial reference to the active objcg.
-//! The memcg itself stays as an offline zombie: ids are never reused.
+//! Nothing can reference the memcg after that (no tasks, no children, its objcgs point at the
+//! parent), so it is freed at once, as the kernel frees an offline memcg once its last
+//! reference goes; only its parent's id stays behind (16 bytes), so that an old id still
+//! finds where its charges went. Ids are never reused.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
@@ -48,10 +51,83 @@ pub(crate) struct MemcgNode {
     pub(crate) events_local: [AtomicU64; NR_MEMCG_EVENTS],
 }
 
+/// A memcg id's entry: the memcg, or what is left of it once freed.
+#[derive(Debug)]
+pub(crate) enum MemcgSlot {
+    Live(Box<MemcgNode>),
+    /// Removed and freed; charges of its old objcgs land at or above `parent`.
+    Freed {
+        parent: MemcgId,
+    },
+}
+
+/// Every memcg id ever created, by id.
+#[derive(Debug, Default)]
+pub(crate) struct MemcgTable(Vec<MemcgSlot>);
+
+impl MemcgTable {
+    /// The memcg `id`, unless it never existed or was freed.
+    pub(crate) fn get(&self, id: MemcgId) -> Option<&MemcgNode> {
+        match self.0.get(id as usize)? {
+            MemcgSlot::Live(m) => Some(m),
+            MemcgSlot::Freed { .. } => None,
+        }
+    }
+
+    fn get_mut(&mut self, id: MemcgId) -> Option<&mut MemcgNode> {
+        match self.0.get_mut(id as usize)? {
+            MemcgSlot::Live(m) => Some(m),
+            MemcgSlot::Freed { .. } => None,
+        }
+    }
+
+    /// Ids ever handed out.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `(id, memcg)` of every memcg not freed, in id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (MemcgId, &MemcgNode)> {
+        self.0.iter().enumerate().filter_map(|(i, s)| match s {
+            MemcgSlot::Live(m) => Some((i as MemcgId, &**m)),
+            MemcgSlot::Freed { .. } => None,
+        })
+    }
+
+    /// The parent of any id, freed or not.
+    fn parent(&self, id: MemcgId) -> Option<MemcgId> {
+        match self.0.get(id as usize)? {
+            MemcgSlot::Live(m) => m.parent,
+            MemcgSlot::Freed { parent } => Some(*parent),
+        }
+    }
+}
+
+/// Indexing is for ids known to be live: the members of a live memcg's chain and its
+/// children (a memcg with children or tasks is never freed).
+impl std::ops::Index<usize> for MemcgTable {
+    type Output = MemcgNode;
+    fn index(&self, i: usize) -> &MemcgNode {
+        match &self.0[i] {
+            MemcgSlot::Live(m) => m,
+            MemcgSlot::Freed { .. } => unreachable!("memcg {i} is freed but still referenced"),
+        }
+    }
+}
+
+impl std::ops::IndexMut<usize> for MemcgTable {
+    fn index_mut(&mut self, i: usize) -> &mut MemcgNode {
+        match &mut self.0[i] {
+            MemcgSlot::Live(m) => m,
+            MemcgSlot::Freed { .. } => unreachable!("memcg {i} is freed but still referenced"),
+        }
+    }
+}
+
 /// All memcgs and objcgs.
 #[derive(Debug)]
 pub(crate) struct Tree {
-    pub(crate) memcgs: Vec<MemcgNode>,
+    pub(crate) memcgs: MemcgTable,
     pub(crate) objcgs: Vec<Objcg>,
     by_path: HashMap<String, MemcgId>,
     nr_nodes: usize,
@@ -63,7 +139,7 @@ impl Tree {
     /// A tree holding only the root.
     pub(crate) fn new(nr_nodes: usize, nr_items: usize, max: u64) -> Self {
         let mut t = Tree {
-            memcgs: Vec::new(),
+            memcgs: MemcgTable::default(),
             objcgs: Vec::new(),
             by_path: HashMap::new(),
             nr_nodes,
@@ -86,7 +162,7 @@ impl Tree {
             o
         });
         self.by_path.insert(path.clone(), id);
-        self.memcgs.push(MemcgNode {
+        self.memcgs.0.push(MemcgSlot::Live(Box::new(MemcgNode {
             path,
             parent,
             children: Vec::new(),
@@ -104,18 +180,41 @@ impl Tree {
             lruvec: zeroed(self.nr_nodes * self.nr_items),
             events: Default::default(),
             events_local: Default::default(),
-        });
+        })));
         if let Some(p) = parent {
             self.memcgs[p as usize].children.push(id);
         }
         id
     }
 
-    /// Any memcg, online or not.
+    /// A memcg that is not freed.
     pub(crate) fn memcg(&self, id: MemcgId) -> Result<&MemcgNode> {
-        self.memcgs
-            .get(id as usize)
-            .ok_or_else(|| ZsError::Cgroup(format!("no memcg with id {id}")))
+        self.memcgs.get(id).ok_or_else(|| {
+            if (id as usize) < self.memcgs.len() {
+                ZsError::Cgroup(format!("memcg {id} has been removed (ENOENT)"))
+            } else {
+                ZsError::Cgroup(format!("no memcg with id {id}"))
+            }
+        })
+    }
+
+    /// `id` if it is not freed, else its nearest ancestor that is not.
+    pub(crate) fn live_at_or_above(&self, id: MemcgId) -> Result<MemcgId> {
+        self.check_id(id)?;
+        let mut at = id;
+        while self.memcgs.get(at).is_none() {
+            at = self.memcgs.parent(at).unwrap_or(ROOT_MEMCG);
+        }
+        Ok(at)
+    }
+
+    /// Any id ever handed out, freed or not.
+    fn check_id(&self, id: MemcgId) -> Result<()> {
+        if (id as usize) < self.memcgs.len() {
+            Ok(())
+        } else {
+            Err(ZsError::Cgroup(format!("no memcg with id {id}")))
+        }
     }
 
     /// An online memcg (files exist only for these).
@@ -180,6 +279,11 @@ impl Cgroups {
             Some(i) => &p[..i],
         };
         let parent = t.lookup(parent_path)?;
+        if t.memcgs.len() >= MemcgId::MAX as usize || t.objcgs.len() >= ObjcgId::MAX as usize {
+            return Err(ZsError::Cgroup(
+                "every memcg id was used (ENOSPC): ids are never reused".into(),
+            ));
+        }
         Ok(t.push_memcg(p, Some(parent)))
     }
 
@@ -232,7 +336,7 @@ impl Cgroups {
         let path = m.path.clone();
         t.by_path.remove(&path);
         t.memcgs[parent as usize].children.retain(|&c| c != id);
-        let node = &mut t.memcgs[id as usize];
+        let node = t.memcgs.get_mut(id).expect("looked up");
         node.online = false;
         let active = node.objcg.take();
         let mut moved = std::mem::take(&mut node.objcg_list);
@@ -241,11 +345,14 @@ impl Cgroups {
             t.objcgs[o as usize].memcg = parent;
         }
         t.memcgs[parent as usize].objcg_list.extend(moved);
-        if let Some(o) = active {
+        let put = match active {
             // The memcg's initial reference; later holders keep the objcg alive.
-            self.objcg_put_locked(&t, o)?;
-        }
-        Ok(())
+            Some(o) => self.objcg_put_locked(&t, o),
+            None => Ok(()),
+        };
+        // Nothing refers to the memcg any more: free it, keeping only its parent's id.
+        t.memcgs.0[id as usize] = MemcgSlot::Freed { parent };
+        put
     }
 
     /// Id of the online cgroup at `path`.
@@ -258,35 +365,61 @@ impl Cgroups {
         Ok(self.read().memcg(id)?.path.clone())
     }
 
-    /// Parent of `id` (None for root).
+    /// Parent of `id` (None for root), also of a removed cgroup.
     pub fn parent(&self, id: MemcgId) -> Result<Option<MemcgId>> {
-        Ok(self.read().memcg(id)?.parent)
+        let t = self.read();
+        t.check_id(id)?;
+        Ok(t.memcgs.parent(id))
     }
 
-    /// Online children of `id`, in creation order.
+    /// Online children of `id`, in creation order (none for a removed cgroup).
     pub fn children(&self, id: MemcgId) -> Result<Vec<MemcgId>> {
-        Ok(self.read().memcg(id)?.children.clone())
+        let t = self.read();
+        t.check_id(id)?;
+        Ok(t.memcgs
+            .get(id)
+            .map(|m| m.children.clone())
+            .unwrap_or_default())
     }
 
     /// Whether `id` is online (not removed).
     pub fn is_online(&self, id: MemcgId) -> Result<bool> {
-        Ok(self.read().memcg(id)?.online)
+        let t = self.read();
+        t.check_id(id)?;
+        Ok(t.memcgs.get(id).is_some_and(|m| m.online))
     }
 
     /// The nearest online memcg at or above `id` (where a dead memcg's charges now land).
     pub fn online_ancestor(&self, id: MemcgId) -> Result<MemcgId> {
         let t = self.read();
-        let m = t.memcg(id)?;
-        Ok(m.chain
-            .iter()
-            .copied()
-            .find(|&a| t.memcgs[a as usize].online)
-            .unwrap_or(ROOT_MEMCG))
+        t.check_id(id)?;
+        let mut at = id;
+        loop {
+            match t.memcgs.get(at) {
+                Some(m) if m.online => return Ok(at),
+                _ => match t.memcgs.parent(at) {
+                    Some(p) => at = p,
+                    None => return Ok(ROOT_MEMCG),
+                },
+            }
+        }
     }
 
-    /// Whether `id` is `ancestor` or below it.
+    /// Whether `id` is `ancestor` or below it (a removed cgroup stays below its ancestors).
     pub fn is_descendant(&self, id: MemcgId, ancestor: MemcgId) -> Result<bool> {
-        Ok(self.read().memcg(id)?.chain.contains(&ancestor))
+        let t = self.read();
+        t.check_id(id)?;
+        let mut at = Some(id);
+        while let Some(a) = at {
+            if a == ancestor {
+                return Ok(true);
+            }
+            if let Some(m) = t.memcgs.get(a) {
+                return Ok(m.chain.contains(&ancestor));
+            }
+            at = t.memcgs.parent(a);
+        }
+        Ok(false)
     }
 
     /// (id, path) of every online cgroup, root first, in creation order.
@@ -294,9 +427,8 @@ impl Cgroups {
         let t = self.read();
         t.memcgs
             .iter()
-            .enumerate()
             .filter(|(_, m)| m.online)
-            .map(|(i, m)| (i as MemcgId, m.path.clone()))
+            .map(|(i, m)| (i, m.path.clone()))
             .collect()
     }
 }

@@ -187,7 +187,10 @@ impl PyCgroup {
     }
 
     fn __repr__(&self) -> String {
-        format!("Cgroup({:?})", self.cgs.path(self.id).unwrap_or_default())
+        match self.cgs.path(self.id) {
+            Ok(p) => format!("Cgroup({p:?})"),
+            Err(_) => format!("Cgroup(<removed, id {}>)", self.id),
+        }
     }
 }
 

@@ -76,12 +76,53 @@ pub(super) struct Proc {
     pub(super) memcg: MemcgId,
     pub(super) mems: Vec<usize>,
     pub(super) ptes: Vec<Pte>,
-    pub(super) alive: bool,
+}
+
+/// The live processes by pid. A pid is never reused (an old `Process` handle can never reach
+/// a new process), and an exited process is dropped at once, so memory follows the live ones.
+#[derive(Debug, Default)]
+pub(super) struct ProcTable {
+    live: rustc_hash::FxHashMap<u32, Proc>,
+    next_pid: u32,
+}
+
+impl ProcTable {
+    fn insert(&mut self, p: Proc) -> Result<u32> {
+        let pid = self.next_pid;
+        self.next_pid = pid.checked_add(1).ok_or_else(|| {
+            ZsError::errno_msg(
+                crate::error::Errno::EAGAIN,
+                "every pid was used: this machine starts no more processes",
+            )
+        })?;
+        self.live.insert(pid, p);
+        Ok(pid)
+    }
+
+    /// A live process.
+    pub(super) fn get(&self, pid: u32) -> Option<&Proc> {
+        self.live.get(&pid)
+    }
+
+    /// A live process.
+    pub(super) fn get_mut(&mut self, pid: u32) -> Option<&mut Proc> {
+        self.live.get_mut(&pid)
+    }
+
+    /// The page an LRU entry names, if its process still lives and maps it.
+    pub(super) fn pte(&self, pid: u32, vpn: u32) -> Option<&Pte> {
+        self.get(pid)?.ptes.get(vpn as usize)
+    }
+
+    /// The page an LRU entry names, if its process still lives and maps it.
+    pub(super) fn pte_mut(&mut self, pid: u32, vpn: u32) -> Option<&mut Pte> {
+        self.get_mut(pid)?.ptes.get_mut(vpn as usize)
+    }
 }
 
 #[derive(Debug, Default)]
 pub(super) struct State {
-    pub(super) procs: Vec<Proc>,
+    pub(super) procs: ProcTable,
     pub(super) lrus: HashMap<MemcgId, Lru>,
     pub(super) free_slots: Vec<u64>,
     pub(super) next_slot: u64,
@@ -218,19 +259,22 @@ impl Machine {
         };
         self.cgroups.attach_task(memcg)?;
         let mut st = self.lock();
-        st.procs.push(Proc {
+        let pid = st.procs.insert(Proc {
             memcg,
             mems,
             ptes: Vec::new(),
-            alive: true,
         });
-        Ok((st.procs.len() - 1) as u32)
+        if pid.is_err() {
+            drop(st);
+            self.cgroups.detach_task(memcg)?;
+        }
+        pid
     }
 
     pub(super) fn proc_mut(st: &mut State, pid: u32) -> Result<&mut Proc> {
-        match st.procs.get_mut(pid as usize) {
-            Some(p) if p.alive => Ok(p),
-            _ => Err(ZsError::InvalidArgument(format!("no process {pid}"))),
+        match st.procs.get_mut(pid) {
+            Some(p) => Ok(p),
+            None => Err(ZsError::InvalidArgument(format!("no process {pid}"))),
         }
     }
 
@@ -347,12 +391,15 @@ impl Machine {
     /// Ends a process: its frames are freed and uncharged, its swap slots released.
     pub fn exit(&self, pid: u32) -> Result<()> {
         let mut st = self.lock();
-        let p = Self::proc_mut(&mut st, pid)?;
-        p.alive = false;
-        let memcg = p.memcg;
-        let ptes = std::mem::take(&mut p.ptes);
-        let result = self.release_ptes(&mut st, memcg, ptes);
-        self.cgroups.detach_task(memcg)?;
+        Self::proc_mut(&mut st, pid)?;
+        let p = st.procs.live.remove(&pid).expect("checked live");
+        let result = self.release_ptes(&mut st, p.memcg, p.ptes);
+        // A memcg whose LRU holds no resident page any more keeps no list (its entries could
+        // only be stale ones of exited processes).
+        if st.lrus.get(&p.memcg).is_some_and(|l| l.nr_resident == 0) {
+            st.lrus.remove(&p.memcg);
+        }
+        self.cgroups.detach_task(p.memcg)?;
         result
     }
 

@@ -164,7 +164,7 @@ impl Machine {
                     for r in moved {
                         if let Some(Pte::Present {
                             referenced, token, ..
-                        }) = st.procs[r.pid as usize].ptes.get_mut(r.vpn as usize)
+                        }) = st.procs.pte_mut(r.pid, r.vpn)
                         {
                             if *token == r.token {
                                 *referenced = false;
@@ -181,7 +181,7 @@ impl Machine {
             };
             let Some(r) = cand else { break };
             let live = matches!(
-                st.procs[r.pid as usize].ptes.get(r.vpn as usize),
+                st.procs.pte(r.pid, r.vpn),
                 Some(Pte::Present { token, .. }) if *token == r.token
             );
             if !live {
@@ -190,8 +190,7 @@ impl Machine {
             st.stats.scanned += 1;
             self.cgroups
                 .count_event(Some(memcg), self.items.pgscan[st.reclaimer as usize], 1)?;
-            let pte = &mut st.procs[r.pid as usize].ptes[r.vpn as usize];
-            if let Pte::Present { referenced, .. } = pte {
+            if let Some(Pte::Present { referenced, .. }) = st.procs.pte_mut(r.pid, r.vpn) {
                 if *referenced {
                     *referenced = false;
                     st.activate(memcg, r);
@@ -205,7 +204,7 @@ impl Machine {
         let procs = &st.procs;
         if let Some(lru) = st.lrus.get_mut(&memcg) {
             lru.compact_if_stale(|r| {
-                matches!(procs[r.pid as usize].ptes.get(r.vpn as usize),
+                matches!(procs.pte(r.pid, r.vpn),
                     Some(Pte::Present { token, .. }) if *token == r.token)
             });
         }
@@ -232,7 +231,7 @@ impl Machine {
             return Ok(false);
         }
         let pte = std::mem::replace(
-            &mut st.procs[r.pid as usize].ptes[r.vpn as usize],
+            st.procs.pte_mut(r.pid, r.vpn).expect("checked live"),
             Pte::None,
         );
         let Pte::Present { frame, token, .. } = pte else {
@@ -244,7 +243,7 @@ impl Machine {
             // swap charge are given back before any error is reported.
             st.free_slots.push(slot);
             self.cgroups.swap_uncharge(memcg, 1)?;
-            st.procs[r.pid as usize].ptes[r.vpn as usize] = Pte::Present {
+            *st.procs.pte_mut(r.pid, r.vpn).expect("checked live") = Pte::Present {
                 frame,
                 referenced: false,
                 token,
@@ -267,7 +266,7 @@ impl Machine {
             }
             SwapOut::Rejected => {}
         }
-        st.procs[r.pid as usize].ptes[r.vpn as usize] = Pte::Swapped(slot);
+        *st.procs.pte_mut(r.pid, r.vpn).expect("checked live") = Pte::Swapped(slot);
         st.stats.reclaimed += 1;
         self.cgroups
             .count_event(Some(memcg), self.items.pgsteal[st.reclaimer as usize], 1)?;

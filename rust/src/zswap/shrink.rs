@@ -199,7 +199,8 @@ impl Zswap {
         st: &mut State,
         memcg: MemcgId,
     ) -> Result<ShrinkMemcg> {
-        if !self.writeback_enabled(Some(memcg))? || !self.online(memcg)? {
+        // An offline memcg first: its files (memory.zswap.writeback) are gone.
+        if !self.online(memcg)? || !self.writeback_enabled(Some(memcg))? {
             return Ok(ShrinkMemcg::NoEntry);
         }
         self.sync_reparent(st);
