@@ -266,33 +266,38 @@ impl Acceptor {
             self.stop.clone(),
             self.budget.clone(),
         );
-        let (live, streams) = (self.live.clone(), self.streams.clone());
-        let unregister = move || {
-            // Dropping the registered clone closes the socket (the session's own handle is
-            // gone by then).
-            streams
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
-            live.fetch_sub(1, Ordering::SeqCst);
+        let slot = Slot {
+            id,
+            live: self.live.clone(),
+            streams: self.streams.clone(),
         };
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("zsrs-nbd-conn".into())
             .spawn(move || {
-                // A failed session only ends its own connection.
+                // A failed session only ends its own connection; the slot is given back however
+                // the session ends (a panic included).
+                let _slot = slot;
                 let _ = session.run();
-                unregister();
-            });
-        match spawned {
-            Ok(w) => Some(w),
-            Err(_) => {
-                self.streams
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&id);
-                self.live.fetch_sub(1, Ordering::SeqCst);
-                None
-            }
-        }
+            })
+            .ok()
+    }
+}
+
+/// A session's connection slot and registered socket, given back on drop.
+struct Slot {
+    id: u64,
+    live: Arc<AtomicUsize>,
+    streams: Streams,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // Dropping the registered clone closes the socket (the session's own handle is gone by
+        // then).
+        self.streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+        self.live.fetch_sub(1, Ordering::SeqCst);
     }
 }
