@@ -1,8 +1,12 @@
 """zram from Python: the kernel's own numbers on the fidelity pages, kernel errors, batch I/O,
 and a real NBD client (qemu-img / qemu-io) writing and reading through the export."""
 
+import inspect
 import shutil
+import socket
+import struct
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -142,3 +146,126 @@ def test_zsrs_nbd_command_serves_a_device(qemu):
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert "mm_stat:" in out
+
+
+# ---- The NBD server cannot be wedged by a client, nor hang Python when dropped ----
+
+def nbd_connect(port):
+    """Fixed-newstyle handshake with NBD_OPT_EXPORT_NAME (no zeroes); returns the socket."""
+    s = socket.create_connection(("127.0.0.1", port))
+    hello = b""
+    while len(hello) < 18:
+        hello += s.recv(18 - len(hello))
+    assert hello[:16] == b"NBDMAGICIHAVEOPT"
+    s.sendall(struct.pack(">I", 3) + b"IHAVEOPT" + struct.pack(">II", 1, 0))
+    reply = b""
+    while len(reply) < 10:
+        reply += s.recv(10 - len(reply))
+    return s
+
+
+def nbd_request(cmd, cookie, offset, length):
+    return struct.pack(">IHHQQI", 0x25609513, 0, cmd, cookie, offset, length)
+
+
+def _recv_exact(s, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        assert chunk, "server closed the connection"
+        buf += chunk
+    return bytes(buf)
+
+
+def test_nbd_stop_is_bounded_while_a_client_never_reads_replies():
+    zr = zsrs.Zram(disksize="64M")
+    srv = zr.serve_nbd(
+        port=0, idle_timeout=2.0, handshake_timeout=1.0, request_timeout=0.5, write_timeout=1.0
+    )
+    flooder = nbd_connect(srv.port)
+    flooder.settimeout(0.5)
+    for i in range(64):
+        try:
+            flooder.sendall(nbd_request(0, i, 0, 32 << 20))
+        except TimeoutError:
+            break
+    good = nbd_connect(srv.port)
+    data = bytes(range(256)) * 256
+    good.sendall(nbd_request(1, 1, 4096, len(data)) + data)
+    assert struct.unpack(">IIQ", _recv_exact(good, 16)) == (0x67446698, 0, 1)
+    good.sendall(nbd_request(0, 2, 4096, len(data)))
+    assert struct.unpack(">IIQ", _recv_exact(good, 16)) == (0x67446698, 0, 2)
+    assert _recv_exact(good, len(data)) == data
+    with pytest.raises(zsrs.KernelError):
+        zr.reset()  # EBUSY: held open by the clients
+    t0 = time.monotonic()
+    srv.stop()
+    took = time.monotonic() - t0
+    assert took < 3.0, f"stop() took {took:.2f} s"
+    zr.reset()  # nothing holds the device open any more
+    assert srv.url is None
+
+
+DROP_SCRIPT = (
+    "import socket, struct\n"
+    + inspect.getsource(nbd_connect)
+    + inspect.getsource(nbd_request)
+    + '''
+import gc, sys, time
+import zsrs
+
+zr = zsrs.Zram(disksize="64M")
+srv = zr.serve_nbd(port=0)  # default (long) timeouts: only dropping the server can end this
+flooder = nbd_connect(srv.port)
+flooder.settimeout(0.5)
+for i in range(64):
+    try:
+        flooder.sendall(nbd_request(0, i, 0, 32 << 20))
+    except TimeoutError:
+        break
+time.sleep(0.3)
+mode = sys.argv[1]
+if mode == "exit":
+    print("ok", flush=True)
+    sys.exit(0)  # the interpreter exits with the server running
+t0 = time.monotonic()
+if mode == "del":
+    del srv
+else:
+    cycle = [srv]
+    cycle.append(cycle)
+    del srv, cycle
+    gc.collect()
+dropped = time.monotonic() - t0
+while True:
+    try:
+        zr.reset()
+        break
+    except zsrs.KernelError:
+        if time.monotonic() - t0 > 5:
+            print("the device is still open 5 s after the server was dropped")
+            sys.exit(1)
+        time.sleep(0.02)
+print("ok", dropped, time.monotonic() - t0, flush=True)
+'''
+)
+
+
+@pytest.mark.parametrize("mode", ["del", "gc", "exit"])
+def test_dropping_a_running_nbd_server_with_a_live_client_does_not_hang(mode):
+    import sys
+
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", DROP_SCRIPT, mode],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"dropping the server ({mode}) hung the interpreter")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.startswith("ok"), out.stdout + out.stderr
+    if mode != "exit":
+        dropped = float(out.stdout.split()[1])
+        assert dropped < 0.5, f"dropping the server blocked for {dropped:.2f} s"

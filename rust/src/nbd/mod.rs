@@ -9,12 +9,18 @@
 //! device's byte-range API, so unaligned reads and writes work (partial pages are read, modified
 //! and rewritten, like the block layer), and TRIM frees only whole pages, like zram's discard.
 //!
-//! Bounds: only loopback addresses are served; every socket read polls a stop flag, so
-//! [`NbdServer::stop`] (or dropping the server) ends the listener and every connection within
-//! a fraction of a second; idle connections are closed after [`ServeOptions::idle_timeout`]; a
-//! request may carry at most [`MAX_REQUEST`] bytes. While a client is in the transmission phase
-//! the device is held open, so `reset` fails with `EBUSY` as it would for an open `/dev/zramN`.
+//! Bounds: only loopback addresses are served, and no client can wedge the server. Every socket
+//! read and write polls a stop flag, and [`NbdServer::stop`] also shuts the sockets down, so
+//! stopping (or dropping the server) ends the listener and every connection within a fraction
+//! of a second whatever the clients do. Each connection runs under deadlines — for the whole
+//! handshake (which also has a maximum number of options), for each request once its first byte
+//! is in, for each reply to be sent (a client that stops reading is dropped), and an idle
+//! timeout counted from the last complete request — and the request and reply buffers of all
+//! connections share one byte budget, with at most [`MAX_REQUEST`] bytes in one request; see
+//! [`ServeOptions`]. While a client is in the transmission phase the device is held open, so
+//! `reset` fails with `EBUSY` as it would for an open `/dev/zramN`.
 
+mod budget;
 mod proto;
 mod server;
 mod session;

@@ -55,8 +55,11 @@ pub const EIO: u32 = 5;
 pub const EINVAL: u32 = 22;
 pub const ENOSPC: u32 = 28;
 pub const ENOMEM: u32 = 12;
+/// `NBD_EOVERFLOW`: a request longer than the maximum payload.
+pub const EOVERFLOW: u32 = 75;
 
-/// Largest READ or WRITE payload served (the specification's customary 32 MiB).
+/// Largest READ or WRITE payload served (the specification's customary 32 MiB; less when the
+/// server's buffer budget is smaller).
 pub const MAX_REQUEST: u32 = 32 << 20;
 /// Largest option payload accepted.
 pub const MAX_OPTION: u32 = 64 << 10;

@@ -1,6 +1,7 @@
 //! `zsrs.Zram` (a zram block device), `zsrs.NbdServer` (the device over NBD) and `replay`.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -228,9 +229,61 @@ impl PyZram {
     }
 
     /// Serves the device over NBD on a loopback address; returns the running server.
-    #[pyo3(signature = (host = "127.0.0.1", port = 10809))]
-    fn serve_nbd(&self, host: &str, port: u16) -> PyResult<PyNbdServer> {
-        let s = nbd::serve(self.inner.clone(), &format!("{host}:{port}")).py_err()?;
+    ///
+    /// The keyword arguments bound what a client can hold (times in seconds):
+    /// `handshake_timeout` for the whole handshake, `max_options` options in it;
+    /// `request_timeout` for a request to arrive whole once its first byte is in;
+    /// `write_timeout` for a reply to be sent (a client that stops reading is dropped);
+    /// `idle_timeout` from the last complete request; `buffer_budget` bytes of request and
+    /// reply buffers for the whole server (one request carries at most min(32 MiB, budget);
+    /// more gets NBD_EOVERFLOW), waited for at most `buffer_wait` before NBD_ENOMEM;
+    /// `max_connections` at once. `stop()` returns within a fraction of a second whatever the
+    /// clients do.
+    #[pyo3(signature = (
+        host = "127.0.0.1",
+        port = 10809,
+        *,
+        export_name = "zram0",
+        idle_timeout = 60.0,
+        handshake_timeout = 10.0,
+        request_timeout = 30.0,
+        write_timeout = 30.0,
+        max_options = 64,
+        buffer_budget = 134217728,
+        buffer_wait = 1.0,
+        max_connections = 16,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn serve_nbd(
+        &self,
+        host: &str,
+        port: u16,
+        export_name: &str,
+        idle_timeout: f64,
+        handshake_timeout: f64,
+        request_timeout: f64,
+        write_timeout: f64,
+        max_options: usize,
+        buffer_budget: u64,
+        buffer_wait: f64,
+        max_connections: usize,
+    ) -> PyResult<PyNbdServer> {
+        let secs = |name: &str, v: f64| {
+            Duration::try_from_secs_f64(v)
+                .map_err(|_| PyValueError::new_err(format!("{name} must be >= 0 seconds, not {v}")))
+        };
+        let opts = nbd::ServeOptions {
+            export_name: export_name.to_string(),
+            idle_timeout: secs("idle_timeout", idle_timeout)?,
+            handshake_timeout: secs("handshake_timeout", handshake_timeout)?,
+            request_timeout: secs("request_timeout", request_timeout)?,
+            write_timeout: secs("write_timeout", write_timeout)?,
+            max_options,
+            buffer_budget,
+            buffer_wait: secs("buffer_wait", buffer_wait)?,
+            max_connections,
+        };
+        let s = nbd::serve_with(self.inner.clone(), &format!("{host}:{port}"), opts).py_err()?;
         Ok(PyNbdServer {
             inner: Mutex::new(Some(s)),
         })
@@ -249,6 +302,21 @@ impl PyZram {
 #[pyclass(name = "NbdServer", module = "zsrs", frozen)]
 pub struct PyNbdServer {
     inner: Mutex<Option<NbdServer>>,
+}
+
+impl Drop for PyNbdServer {
+    /// Dropped by Python (del, the garbage collector, interpreter exit), so with the GIL held:
+    /// never wait for the server's threads here. They are told to stop, their sockets are shut
+    /// down, and they end on their own within a poll interval (releasing the device then).
+    fn drop(&mut self) {
+        let s = match self.inner.get_mut() {
+            Ok(g) => g.take(),
+            Err(e) => e.into_inner().take(),
+        };
+        if let Some(s) = s {
+            s.stop_detached();
+        }
+    }
 }
 
 #[pymethods]
@@ -279,7 +347,18 @@ impl PyNbdServer {
             .unwrap_or(0)
     }
 
-    /// Stops serving (idempotent).
+    /// Connections being served now.
+    #[getter]
+    fn active(&self) -> usize {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().map(|s| s.active()))
+            .unwrap_or(0)
+    }
+
+    /// Stops serving and waits for every connection to end (idempotent). The GIL is released
+    /// while waiting, and the wait is bounded: a fraction of a second whatever the clients do.
     fn stop(&self, py: Python<'_>) {
         let s = self.inner.lock().ok().and_then(|mut g| g.take());
         if let Some(s) = s {
