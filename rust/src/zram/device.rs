@@ -424,6 +424,37 @@ impl Zram {
         st.pool_ref().map(|p| p.stats())
     }
 
+    /// Checks the device against its layout: the pool's own invariants, one pool object per
+    /// slot that holds one (not same-filled, not written back), and each such object as long
+    /// as the slot says. Returns the first mismatch.
+    pub fn check_invariants(&self) -> Result<()> {
+        let st = self.lock();
+        let Some(pool) = st.pool.as_ref() else {
+            return Ok(());
+        };
+        let bad = |m: String| Err(errno(Errno::EINVAL, format!("zram invariant: {m}")));
+        if let Err(m) = pool.check_invariants() {
+            return bad(m);
+        }
+        let mut objects = 0u64;
+        for (i, s) in st.slots.iter().enumerate() {
+            if s.size == 0 || s.has(super::slot::SAME) || s.has(super::slot::WB) {
+                continue;
+            }
+            objects += 1;
+            if pool.object_len(s.handle)? != s.size as usize {
+                return bad(format!("slot {i}: object length differs from {}", s.size));
+            }
+        }
+        if objects != pool.stats().objs_used {
+            return bad(format!(
+                "{objects} slots hold objects, the pool has {}",
+                pool.stats().objs_used
+            ));
+        }
+        Ok(())
+    }
+
     /// What slot `index` holds.
     pub fn slot_info(&self, index: u64) -> Result<SlotInfo> {
         let st = self.lock();
