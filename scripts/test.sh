@@ -12,4 +12,5 @@ if ! command -v qemu-img >/dev/null || ! command -v qemu-io >/dev/null; then
   fi
 fi
 cargo test --release
+scripts/docs.sh
 .venv/bin/python -m pytest -q tests
