@@ -12,6 +12,24 @@ use crate::error::{Result, ZsError};
 /// Page frame number.
 pub type Pfn = u64;
 
+/// The page sizes a kernel can be built with: `PAGE_SIZE` is a power of two from 4 KiB to 64 KiB
+/// (4K/16K/64K on arm64, 4K/64K on ppc64, 4K on x86). Entry points that take a page size from a
+/// caller check it here before sizing anything by it.
+pub const PAGE_SIZES: std::ops::RangeInclusive<usize> = 4096..=65536;
+
+/// `page_size` if it is one of [`PAGE_SIZES`], InvalidArgument otherwise.
+pub fn check_page_size(page_size: usize) -> Result<usize> {
+    if page_size.is_power_of_two() && PAGE_SIZES.contains(&page_size) {
+        Ok(page_size)
+    } else {
+        Err(ZsError::InvalidArgument(format!(
+            "page size {page_size} is not a power of two in {}..={}",
+            PAGE_SIZES.start(),
+            PAGE_SIZES.end()
+        )))
+    }
+}
+
 /// A page frame: its number, its node and its `page_size` real bytes.
 #[derive(Debug)]
 pub struct Frame {
@@ -324,6 +342,16 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_sizes_are_the_kernels() {
+        for ps in [4096, 8192, 16384, 32768, 65536] {
+            assert_eq!(check_page_size(ps), Ok(ps));
+        }
+        for ps in [0, 1, 256, 2048, 4095, 5000, 131072, 1 << 40, usize::MAX] {
+            assert!(check_page_size(ps).is_err(), "{ps}");
+        }
+    }
 
     #[test]
     fn allocation_prefers_the_node_and_falls_back_in_order() {

@@ -265,8 +265,10 @@ impl Machine {
 
     /// Accesses pages in trace order: a resident page gets its referenced bit, a swapped-out one
     /// is faulted back in. Returns the number of major faults.
+    /// A trace with an unmapped page is refused before any page is touched.
     pub fn access(&self, pid: u32, trace: &[u64]) -> Result<u64> {
         let mut st = self.lock();
+        Self::check_mapped(&mut st, pid, trace)?;
         let before = st.stats.major_faults;
         for &vpn in trace {
             self.touch(&mut st, pid, vpn)?;
@@ -305,6 +307,8 @@ impl Machine {
             ));
         }
         let mut st = self.lock();
+        // All of the range or nothing: an unmapped page is refused before any page is touched.
+        Self::check_mapped(&mut st, pid, vpns)?;
         for (k, &vpn) in vpns.iter().enumerate() {
             self.touch(&mut st, pid, vpn)?;
             let p = Self::proc_mut(&mut st, pid)?;
@@ -313,6 +317,23 @@ impl Machine {
             }
         }
         Ok(())
+    }
+
+    /// Pages mapped by the process (its page numbers are `0..nr_pages`).
+    pub fn nr_pages(&self, pid: u32) -> Result<u64> {
+        let mut st = self.lock();
+        Ok(Self::proc_mut(&mut st, pid)?.ptes.len() as u64)
+    }
+
+    /// InvalidArgument (the SIGSEGV of an access) unless every page of `vpns` is mapped.
+    fn check_mapped(st: &mut State, pid: u32, vpns: &[u64]) -> Result<()> {
+        let n = Self::proc_mut(st, pid)?.ptes.len() as u64;
+        match vpns.iter().find(|&&v| v >= n) {
+            Some(v) => Err(ZsError::InvalidArgument(format!(
+                "page {v} is not mapped (SIGSEGV)"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Where each page of a range is: (resident node or −1, swapped out).
