@@ -129,28 +129,42 @@ pub fn vec1_in<T: Element + Copy>(obj: &Bound<'_, PyAny>, what: &str) -> PyResul
     Ok(v)
 }
 
-/// A 2-D uint8 input (`(rows, cols)`), borrowed for as long as this lives.
+/// A 2-D uint8 input (`(rows, cols)`), borrowed for as long as this lives. Its bytes are
+/// copied (into C order) only when [`Rows::bytes`] is called, so check the shape first: a
+/// refused call never copies a huge (say, broadcast) array.
 pub struct Rows<'py> {
-    data: RowData<'py>,
+    arr: PyReadonlyArray2<'py, u8>,
+    what: String,
+    copy: Option<Vec<u8>>,
     /// Rows (first dimension).
     pub rows: usize,
     /// Bytes per row (second dimension).
     pub cols: usize,
 }
 
-enum RowData<'py> {
-    /// A C-contiguous array, read in place.
-    Borrowed(PyReadonlyArray2<'py, u8>),
-    /// Any other layout, copied into C order.
-    Owned(Vec<u8>),
-}
-
 impl Rows<'_> {
-    /// The rows one after another (C order): row k is `[k * cols, (k + 1) * cols)`.
-    pub fn bytes(&self) -> PyResult<&[u8]> {
-        match &self.data {
-            RowData::Borrowed(a) => Ok(a.as_slice()?),
-            RowData::Owned(v) => Ok(v),
+    /// The rows one after another (C order): row k is `[k * cols, (k + 1) * cols)`. Borrowed
+    /// when the array is C-contiguous, else copied (MemoryError if the copy cannot be had).
+    pub fn bytes(&mut self) -> PyResult<&[u8]> {
+        // `as_slice` also accepts Fortran order (memory order, not row order): require C order.
+        if self.copy.is_none() && !(self.arr.is_c_contiguous() && self.arr.as_slice().is_ok()) {
+            let n = self
+                .rows
+                .checked_mul(self.cols)
+                .ok_or_else(|| PyValueError::new_err(format!("{} is too large", self.what)))?;
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| {
+                PyMemoryError::new_err(format!(
+                    "cannot copy {} ({n} bytes) into C order",
+                    self.what
+                ))
+            })?;
+            v.extend(self.arr.as_array().iter().copied());
+            self.copy = Some(v);
+        }
+        match &self.copy {
+            Some(v) => Ok(v),
+            None => Ok(self.arr.as_slice()?),
         }
     }
 }
@@ -160,23 +174,15 @@ pub fn rows_in<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Rows<'py>> 
     let a = obj
         .downcast::<PyArray2<u8>>()
         .map_err(|_| not_array::<u8>(obj, what, 2))?;
-    let ro = a.try_readonly().map_err(|e| borrow_err(what, e))?;
+    let arr = a.try_readonly().map_err(|e| borrow_err(what, e))?;
     let (rows, cols) = (a.shape()[0], a.shape()[1]);
-    // `as_slice` also accepts Fortran order (memory order, not row order): require C order.
-    let data = if a.is_c_contiguous() && ro.as_slice().is_ok() {
-        RowData::Borrowed(ro)
-    } else {
-        let n = rows
-            .checked_mul(cols)
-            .ok_or_else(|| PyValueError::new_err(format!("{what} is too large")))?;
-        let mut v = Vec::new();
-        v.try_reserve_exact(n).map_err(|_| {
-            PyMemoryError::new_err(format!("cannot copy {what} ({n} bytes) into C order"))
-        })?;
-        v.extend(ro.as_array().iter().copied());
-        RowData::Owned(v)
-    };
-    Ok(Rows { data, rows, cols })
+    Ok(Rows {
+        arr,
+        what: what.to_string(),
+        copy: None,
+        rows,
+        cols,
+    })
 }
 
 /// A writable 2-D uint8 `out` argument, borrowed exclusively for as long as this lives.

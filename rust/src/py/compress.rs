@@ -66,7 +66,7 @@ impl PyCompressor {
         py: Python<'py>,
         pages: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<u32>>> {
-        let pages = rows_in(pages, "pages")?;
+        let mut pages = rows_in(pages, "pages")?;
         let (rows, cols) = (pages.rows, pages.cols);
         let flat = pages.bytes()?;
         let lens = py.allow_threads(|| {

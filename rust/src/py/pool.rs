@@ -260,7 +260,7 @@ impl PyPool {
         cgroup: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let h = vec1_in::<u64>(handles, "handles")?;
-        let pages = rows_in(pages, "pages")?;
+        let mut pages = rows_in(pages, "pages")?;
         let m = memcg_arg(self, cgroup)?;
         if pages.rows != h.len() {
             return Err(PyValueError::new_err(format!(
@@ -269,7 +269,8 @@ impl PyPool {
                 pages.rows
             )));
         }
-        let (p, cols) = (pages.bytes()?, pages.cols);
+        let cols = pages.cols;
+        let p = pages.bytes()?;
         py.allow_threads(|| self.inner.write_many_owned(&h, p, cols, m))
             .py_err()
     }

@@ -169,7 +169,7 @@ impl PyProcess {
     /// Maps the rows of a 2-D uint8 array (one page each, any layout) and touches them; returns
     /// the first page number of the new range.
     fn mmap(&self, py: Python<'_>, pages: &Bound<'_, PyAny>) -> PyResult<u64> {
-        let pages = rows_in(pages, "pages")?;
+        let mut pages = rows_in(pages, "pages")?;
         if pages.cols != self.machine.memory().page_size() {
             return Err(PyValueError::new_err("rows must be PAGE_SIZE bytes"));
         }
@@ -226,7 +226,7 @@ impl PyProcess {
         expected: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<usize>> {
         let ps = self.machine.memory().page_size();
-        let expected = rows_in(expected, "expected")?;
+        let mut expected = rows_in(expected, "expected")?;
         let n = expected.rows;
         if expected.cols != ps {
             return Err(PyValueError::new_err("rows must be PAGE_SIZE bytes"));
@@ -244,7 +244,7 @@ impl PyProcess {
     /// Overwrites pages from `start` with the rows of a 2-D uint8 array (any layout); a range
     /// that is not all mapped, or rows that are not PAGE_SIZE bytes, change nothing.
     fn write(&self, py: Python<'_>, start: u64, pages: &Bound<'_, PyAny>) -> PyResult<()> {
-        let pages = rows_in(pages, "pages")?;
+        let mut pages = rows_in(pages, "pages")?;
         if pages.cols != self.machine.memory().page_size() {
             return Err(PyValueError::new_err("rows must be PAGE_SIZE bytes"));
         }

@@ -163,7 +163,7 @@ impl PyZram {
         pages: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let i = vec1_in::<u64>(indices, "indices")?;
-        let pages = rows_in(pages, "pages")?;
+        let mut pages = rows_in(pages, "pages")?;
         if pages.rows != i.len() || pages.cols != self.inner.page_size() {
             return Err(PyValueError::new_err(
                 "pages must be (len(indices), page_size)",

@@ -151,7 +151,7 @@ impl PyZswap {
             .into_iter()
             .map(SwapSlot::from)
             .collect();
-        let pages = rows_in(pages, "pages")?;
+        let mut pages = rows_in(pages, "pages")?;
         if pages.rows != s.len() || pages.cols != self.inner.page_size() {
             return Err(PyValueError::new_err(
                 "pages must be (len(slots), page_size)",
