@@ -297,7 +297,7 @@ fn reclaim_is_counted_by_who_reclaims() {
     };
     assert_eq!(stat("pgsteal_proactive"), 8);
     assert_eq!(stat("pgsteal_direct") + stat("pgsteal_kswapd"), 0);
-    r.m.set_min_free_kbytes(512 * 4 / 4); // a quarter of RAM: low = 160 pages free
+    r.m.set_min_free_kbytes(512 * 4 / 4).unwrap(); // a quarter of RAM: low = 160 pages free
     r.m.mmap(pid, &contents(400)).unwrap();
     assert!(stat("pgsteal_kswapd") > 0);
     let free = 512 - r.mem.node_stats()[0].used;
@@ -310,6 +310,7 @@ fn reclaim_is_counted_by_who_reclaims() {
 #[test]
 fn a_range_with_an_unmapped_page_is_refused_before_any_page_is_touched() {
     let r = rig(&[4096], 4096);
+    assert!(r.m.set_min_free_kbytes(u64::MAX).is_err(), "no wrap-around");
     let g = r.cg.create("/g").unwrap();
     let pid = r.m.spawn(g, &[]).unwrap();
     let base = r.m.mmap(pid, &contents(8)).unwrap();

@@ -122,8 +122,8 @@ impl PyMachine {
     }
 
     /// `vm.min_free_kbytes`: below it kswapd reclaims machine-wide (0 turns kswapd off).
-    fn set_min_free_kbytes(&self, kbytes: u64) {
-        self.inner.set_min_free_kbytes(kbytes);
+    fn set_min_free_kbytes(&self, kbytes: u64) -> PyResult<()> {
+        self.inner.set_min_free_kbytes(kbytes).py_err()
     }
 
     /// What the simulated kernel has done: faults, swap-outs and swap-ins by destination, …

@@ -195,8 +195,16 @@ impl Machine {
     }
 
     /// `vm.min_free_kbytes`: free memory kswapd keeps, in KiB.
-    pub fn set_min_free_kbytes(&self, kbytes: u64) {
+    /// The sysctl is an int (`proc_dointvec_minmax`, at least 0): above `INT_MAX` is -EINVAL.
+    pub fn set_min_free_kbytes(&self, kbytes: u64) -> Result<()> {
+        if kbytes > i32::MAX as u64 {
+            return Err(ZsError::errno_msg(
+                crate::error::Errno::EINVAL,
+                format!("vm.min_free_kbytes: {kbytes} is above INT_MAX"),
+            ));
+        }
         self.lock().min_free_pages = kbytes * 1024 / self.mem.page_size() as u64;
+        Ok(())
     }
 
     /// What the machine has done so far.

@@ -261,7 +261,12 @@ impl Zram {
             ));
         }
         let ps = st.page_size as u64;
-        let disksize = disksize.div_ceil(ps) * ps;
+        // PAGE_ALIGN: a size within a page of 2**64 wraps to 0 in the kernel, whose vzalloc(0)
+        // of the slot table then fails: -ENOMEM, never a device of 0 bytes.
+        let disksize = disksize
+            .div_ceil(ps)
+            .checked_mul(ps)
+            .ok_or_else(|| errno(Errno::ENOMEM, "disksize too large"))?;
         let nr = usize::try_from(disksize / ps)
             .map_err(|_| errno(Errno::ENOMEM, "disksize too large"))?;
         // The slot table is the kernel's vzalloc: a size it cannot get is -ENOMEM, not an abort.
