@@ -151,8 +151,12 @@ bad_any = st.one_of(bad_int, st.sampled_from(BAD_OTHER))
 
 
 def arg(valid):
-    """A valid value or a hostile one."""
-    return st.one_of(valid, bad_any)
+    """A valid value or a hostile one. As a direct argument of an entry point, the test picks
+    which: mostly one hostile argument among valid ones, so that each argument's check is
+    reached with the others passing theirs."""
+    s = st.one_of(valid, bad_any)
+    s.valid, s.bad = valid, bad_any  # type: ignore[attr-defined]
+    return s
 
 
 def rows_of(n, cols, seed=0):
@@ -820,11 +824,18 @@ MAKERS = {
 @pytest.mark.parametrize("name", sorted(ENTRY))
 def test_hostile_inputs(world, name):
     fn, strategies = ENTRY[name]
-    args_strategy = st.tuples(*strategies(world))
+    specs = strategies(world)
 
     @SETTINGS
-    @given(args=args_strategy)
-    def run(args):
+    @given(data=st.data())
+    def run(data):
+        # Which argument is hostile: one of them (most often), none, or any mix.
+        k = data.draw(st.integers(-2, len(specs) - 1), label="hostile argument")
+        args = []
+        for i, s in enumerate(specs):
+            if hasattr(s, "valid") and k != -2:
+                s = s.bad if i == k else s.valid
+            args.append(data.draw(s, label=f"arg {i}"))
         attempt(name, lambda: fn(world, *args), None if name in MAKERS else world.snapshot)
 
     run()
