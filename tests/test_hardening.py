@@ -406,3 +406,12 @@ def test_cli_replay_of_a_bad_file(tmp_path, content):
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_cgroup_argument_of_the_wrong_type_says_what_it_wants():
+    mem = zsrs.Memory(nodes=[64])
+    cgs = zsrs.Cgroups(mem)
+    with pytest.raises(TypeError, match="cgroup must be a Cgroup or a path"):
+        zsrs.Machine(mem, cgs).spawn(5)
+    with pytest.raises(TypeError, match="cgroup must be a Cgroup or a path"):
+        zsrs.Zswap(mem, cgs).store(0, bytes(PAGE), cgroup=b"/")

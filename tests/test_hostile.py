@@ -297,6 +297,7 @@ class World:
         self.pool = zsrs.Pool(self.mem, "hostile", cgroups=self.cgs)
         self.h = self.pool.malloc_many(np.full(4, 100, np.int64))
         self.pool.write_many(self.h, rows_of(4, 100), cgroup="/g")
+        self.spare = self.pool.malloc_many(np.full(8, 64, np.int64))  # the ones frees may take
         self.comp = zsrs.Compressor("lz4")
         self.zram = zsrs.Zram(disksize="1M")
         self.zram.write_many(np.arange(4, dtype=np.uint64), rows_of(4, PAGE))
@@ -538,11 +539,11 @@ ENTRY = {
     ),
     "Pool.free": (
         lambda w, h: w.pool.free(h),
-        lambda w: [arg(st.sampled_from([0, 1, int(w.h[0]) + 1]))],
+        lambda w: [arg(st.sampled_from([0, 1, int(w.h[0]) + 1, *map(int, w.spare)]))],
     ),
     "Pool.write": (
         lambda w, h, d, cg: w.pool.write(h, d, cg),
-        lambda w: [arg(st.sampled_from([int(w.h[1]), 0])), bytes_arg(120), cgroup_arg(w)],
+        lambda w: [arg(st.sampled_from([int(w.h[1]), 0])), bytes_arg(100), cgroup_arg(w)],
     ),
     "Pool.read": (
         lambda w, h, o, cg: w.pool.read(h, o, cg),
@@ -588,7 +589,7 @@ ENTRY = {
     ),
     "Pool.free_many": (
         lambda w, h: w.pool.free_many(h),
-        lambda w: [vec_arg(np.uint64, st.sampled_from([0, 1, 2**64 - 1, int(w.h[0]) ^ 1]))],
+        lambda w: [vec_arg(np.uint64, st.sampled_from([0, 1, 2**64 - 1, *map(int, w.spare)]))],
     ),
     "Pool.migrate_page": (
         lambda w, p, n: w.pool.migrate_page(p, n),
