@@ -238,9 +238,12 @@ def out_arg(draw, rows, cols):
 
 
 @st.composite
-def vec_arg(draw, dtype, values):
-    """A 1-D input of `dtype` (any stride), or of another dtype, 2-D, a list, …"""
-    v = np.array(draw(st.lists(values, min_size=0, max_size=6)), dtype=dtype)
+def vec_arg(draw, dtype, values, n=None):
+    """A 1-D input of `dtype` (any stride), or of another dtype, 2-D, a list, …; mostly of
+    length `n` when given (the rows of the other argument)."""
+    size = st.sampled_from([n, n, n + 1]) if n is not None else st.integers(0, 6)
+    k = draw(size)
+    v = np.array(draw(st.lists(values, min_size=k, max_size=k)), dtype=dtype)
     kind = draw(
         st.sampled_from(["good", "good", "strided", "reversed", "dtype", "2d", "list", "any"])
     )
@@ -575,7 +578,7 @@ ENTRY = {
     "Pool.write_many": (
         lambda w, h, p, cg: w.pool.write_many(h, p, cg),
         lambda w: [
-            vec_arg(np.uint64, st.sampled_from([int(x) for x in w.h] + [0, 2**64 - 1])),
+            vec_arg(np.uint64, st.sampled_from([int(x) for x in w.h] * 3 + [0, 2**64 - 1]), n=2),
             pages_arg(2, 100),
             st.one_of(st.none(), cgroup_arg(w)),
         ],
@@ -583,7 +586,7 @@ ENTRY = {
     "Pool.read_many": (
         lambda w, h, o: w.pool.read_many(h, o),
         lambda w: [
-            vec_arg(np.uint64, st.sampled_from([int(x) for x in w.h] + [0])),
+            vec_arg(np.uint64, st.sampled_from([int(x) for x in w.h] + [0]), n=2),
             out_arg(2, 100),
         ],
     ),
@@ -655,13 +658,16 @@ ENTRY = {
     "Zram.write_many": (
         lambda w, i, p: w.zram.write_many(i, p),
         lambda w: [
-            vec_arg(np.uint64, st.sampled_from([8, 9, 255, 256, 2**64 - 1])),
+            vec_arg(np.uint64, st.sampled_from([8, 9, 255, 256, 2**64 - 1]), n=2),
             pages_arg(2, PAGE),
         ],
     ),
     "Zram.read_many": (
         lambda w, i, o: w.zram.read_many(i, o),
-        lambda w: [vec_arg(np.uint64, st.sampled_from([0, 1, 256, 2**64 - 1])), out_arg(2, PAGE)],
+        lambda w: [
+            vec_arg(np.uint64, st.sampled_from([0, 1, 256, 2**64 - 1]), n=2),
+            out_arg(2, PAGE),
+        ],
     ),
     "Zram.discard": (
         lambda w, i, c: w.zram.discard(i, c),
@@ -711,7 +717,7 @@ ENTRY = {
     "Zswap.store_many": (
         lambda w, s, p, cg, n: w.zswap.store_many(s, p, cg, n),
         lambda w: [
-            vec_arg(np.uint64, st.sampled_from([200, 201, 2**64 - 1])),
+            vec_arg(np.uint64, st.sampled_from([200, 201, 2**64 - 1]), n=2),
             pages_arg(2, PAGE),
             st.one_of(st.none(), cgroup_arg(w)),
             arg(st.sampled_from([0, 1, 2])),
@@ -723,7 +729,7 @@ ENTRY = {
     ),
     "Zswap.load_many": (
         lambda w, s, o: w.zswap.load_many(s, o),
-        lambda w: [vec_arg(np.uint64, st.sampled_from([0, 1, 2, 3])), out_arg(2, PAGE)],
+        lambda w: [vec_arg(np.uint64, st.sampled_from([0, 1, 2, 3]), n=2), out_arg(2, PAGE)],
     ),
     "Zswap.invalidate": (
         lambda w, s: w.zswap.invalidate(s),
