@@ -297,7 +297,7 @@ fn reclaim_is_counted_by_who_reclaims() {
     };
     assert_eq!(stat("pgsteal_proactive"), 8);
     assert_eq!(stat("pgsteal_direct") + stat("pgsteal_kswapd"), 0);
-    r.m.set_min_free_kbytes(512 * 4 / 4); // a quarter of RAM: low = 160 pages free
+    r.m.set_min_free_kbytes(512 * 4 / 4).unwrap(); // a quarter of RAM: low = 160 pages free
     r.m.mmap(pid, &contents(400)).unwrap();
     assert!(stat("pgsteal_kswapd") > 0);
     let free = 512 - r.mem.node_stats()[0].used;
@@ -305,4 +305,26 @@ fn reclaim_is_counted_by_who_reclaims() {
         free >= 128,
         "kswapd keeps about the low watermark free: {free}"
     );
+}
+
+#[test]
+fn a_range_with_an_unmapped_page_is_refused_before_any_page_is_touched() {
+    let r = rig(&[4096], 4096);
+    assert!(r.m.set_min_free_kbytes(u64::MAX).is_err(), "no wrap-around");
+    let g = r.cg.create("/g").unwrap();
+    let pid = r.m.spawn(g, &[]).unwrap();
+    let base = r.m.mmap(pid, &contents(8)).unwrap();
+    assert_eq!(r.m.nr_pages(pid).unwrap(), 8);
+    r.m.reclaim(g, 8).unwrap();
+    let before = r.m.stats();
+    let vpns: Vec<u64> = (base..base + 9).collect();
+    let new = contents(9);
+    assert!(r.m.write_pages(pid, &vpns, &new).is_err());
+    assert!(r.m.access(pid, &[base, base + 1, base + 8]).is_err());
+    let mut out = vec![0u8; 9 * 4096];
+    assert!(r.m.read_pages(pid, &vpns, &mut out).is_err());
+    assert_eq!(r.m.stats(), before, "nothing was faulted in");
+    let mut out = vec![0u8; 8 * 4096];
+    r.m.read_pages(pid, &vpns[..8], &mut out).unwrap();
+    assert_eq!(out, contents(8), "no page was overwritten");
 }

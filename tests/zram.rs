@@ -142,6 +142,13 @@ fn disksize_is_memparsed_and_rounded_up_to_pages() {
     let dev = Zram::new(mem(), ZramConfig::new("zram0")).unwrap();
     assert_eq!(errno_of(dev.write_file("disksize", "0")), Errno::EINVAL);
     assert_eq!(errno_of(dev.write_file("disksize", "abc")), Errno::EINVAL);
+    // Within a page of 2**64, PAGE_ALIGN wraps: ENOMEM, and the device stays uninitialised.
+    assert_eq!(
+        errno_of(dev.set_disksize(u64::MAX)),
+        Errno::ENOMEM,
+        "no device of 0 bytes"
+    );
+    assert_eq!(dev.disksize(), 0);
     dev.write_file("disksize", "0x10000").unwrap();
     assert_eq!(dev.disksize(), 65536);
 }

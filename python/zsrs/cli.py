@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -86,6 +88,7 @@ def demo(args: argparse.Namespace) -> int:
 
     for k in keep:
         raw = pool.read(int(handles[k]))
+        assert isinstance(raw, bytes)  # no `out`: the object's bytes
         page = raw if huge[k] else lz4.decompress(raw, page_size)
         if page != pages[k].tobytes():
             print(f"object {k} came back different", file=sys.stderr)
@@ -113,15 +116,29 @@ def classes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_slots(path: Path) -> list[int | None]:
+class CliError(Exception):
+    """A runtime failure the command line reports in one line (exit status 1)."""
+
+
+def _read_slots(path: Path, page_size: int = 4096) -> list[int | None]:
     """Per-slot outcomes from a text file: a compressed length per line, `same …` for a
-    same-filled slot, `huge N` for a page stored raw; `#` starts a comment."""
+    same-filled slot, `huge N` for a page stored raw; `#` starts a comment. A line that is none
+    of these, or a length outside 1..2 * page_size, is a CliError naming the line."""
     out: list[int | None] = []
-    for line in path.read_text().splitlines():
+    for no, line in enumerate(path.read_text().splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        out.append(None if line.startswith("same") else int(line.split()[-1]))
+        if line.startswith("same"):
+            out.append(None)
+            continue
+        word = line.split()[-1]
+        if not word.isdigit() or not 0 < int(word) <= 2 * page_size:
+            raise CliError(
+                f"{path}:{no}: expected a compressed length in 1..{2 * page_size},"
+                f" got {line[:60]!r}"
+            )
+        out.append(int(word))
     return out
 
 
@@ -130,6 +147,8 @@ def replay(args: argparse.Namespace) -> int:
     directory (files in name order, cut into pages, zero-padded) compressed here — and print the
     `classes` table and the `mm_stat` line zsrs computes, to compare with the kernel's."""
     path = Path(args.source)
+    if not path.exists():
+        raise CliError(f"{path}: no such file or directory")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file())
         data = b"".join(p.read_bytes() for p in files)
@@ -146,7 +165,10 @@ def replay(args: argparse.Namespace) -> int:
         classes_text, mm = zr.classes(), zr.read_file("mm_stat")
     else:
         mm, classes_text, _ = _zsrs.replay(
-            _read_slots(path), args.page_size, kernel=args.kernel, chain_size=args.chain
+            _read_slots(path, args.page_size),
+            args.page_size,
+            kernel=args.kernel,
+            chain_size=args.chain,
         )
     print(classes_text, end="")
     print(f"\nmm_stat: {mm}", end="")
@@ -195,52 +217,126 @@ def experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_in(lo: int, hi: int | None = None, what: str = "an integer"):
+    """An argparse type: an int in [lo, hi] (no upper bound when hi is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < lo or (hi is not None and v > hi):
+            rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+            raise argparse.ArgumentTypeError(f"{what} must be {rng}, got {v}")
+        return v
+
+    return parse
+
+
+def _page_size(text: str) -> int:
+    """An argparse type: a kernel PAGE_SIZE, a power of two in 4096..65536."""
+    v = _int_in(4096, 65536, "the page size")(text)
+    if v & (v - 1):
+        raise argparse.ArgumentTypeError(f"the page size must be a power of two, got {v}")
+    return v
+
+
+def _scale(text: str) -> float:
+    """An argparse type: a fraction in (0, 1]."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"the scale must be in (0, 1], got {text}")
+    return v
+
+
+_SIZE = re.compile(r"(0[xX][0-9a-fA-F]+|[0-9]+)([kKmMgGtTpPeE]?)")
+_SHIFT = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "E": 60}
+
+
+def _disksize(text: str) -> str:
+    """An argparse type: bytes, or a number with a K/M/G/T/P/E suffix ("256M"), above zero and
+    below 2**64 bytes."""
+    m = _SIZE.fullmatch(text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size (bytes, or a number with a K/M/G/T suffix such as 256M)"
+        )
+    num = m[1]
+    if num[:2] in ("0x", "0X"):
+        n = int(num, 16)
+    elif num.startswith("0") and len(num) > 1:
+        # Like the kernel's memparse: a leading 0 makes an octal number.
+        if set(num) - set("01234567"):
+            raise argparse.ArgumentTypeError(f"{text!r} is not an octal number")
+        n = int(num, 8)
+    else:
+        n = int(num)
+    n <<= _SHIFT[m[2].upper()]
+    if not 0 < n < 1 << 64:
+        raise argparse.ArgumentTypeError(
+            f"the disk size must be above 0 and below 2**64, got {text}"
+        )
+    return text.strip()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: `zsrs CMD: error: …` on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="zsrs", description=__doc__)
+    p = _Parser(prog="zsrs", description=__doc__)
     sub = p.add_subparsers(dest="cmd")
 
     e = sub.add_parser("experiments", help="the seed's five experiments, both accounting modes")
     e.add_argument(
         "--scale",
-        type=float,
+        type=_scale,
         default=1 / 16,
         help="fraction of the seed's sizes (1 = 2 GB in a 1 GB cgroup)",
     )
-    e.add_argument("--trials", type=int, default=5)
+    e.add_argument("--trials", type=_int_in(1, what="trials"), default=5)
     e.add_argument("--json", action="store_true", help="print the results as JSON")
     e.add_argument("--plot", metavar="PNG", help="draw per-node zswap memory and fragmentation")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=experiments)
 
     d = sub.add_parser("demo", help="fill, free half, compact: the classes table at each step")
-    d.add_argument("--pages", type=int, default=20000)
-    d.add_argument("--seed", type=int, default=1)
-    d.add_argument("--chain", type=int, default=None)
+    d.add_argument("--pages", type=_int_in(1, 1 << 20, "pages"), default=20000)
+    d.add_argument("--seed", type=_int_in(0, what="the seed"), default=1)
+    d.add_argument("--chain", type=_int_in(1, 64, "the chain size"), default=None)
     d.add_argument("--kernel", default="6.12")
     d.set_defaults(func=demo)
 
     c = sub.add_parser("classes", help="print the size-class table")
-    c.add_argument("--chain", type=int, default=None)
-    c.add_argument("--page-size", type=int, default=4096)
-    c.add_argument("--delta", type=int, default=None)
+    c.add_argument("--chain", type=_int_in(1, 64, "the chain size"), default=None)
+    c.add_argument("--page-size", type=_page_size, default=4096)
+    c.add_argument("--delta", type=_int_in(8, 65536, "the class delta"), default=None)
     c.add_argument("--kernel", default="6.12")
     c.set_defaults(func=classes)
 
     r = sub.add_parser("replay", help="replay zram slots, print `classes` and `mm_stat`")
     r.add_argument("source", help="file of compressed lengths (one per line) or directory of pages")
     r.add_argument("--algorithm", default="lz4", help="compressor for a directory of pages")
-    r.add_argument("--chain", type=int, default=None)
-    r.add_argument("--page-size", type=int, default=4096)
+    r.add_argument("--chain", type=_int_in(1, 64, "the chain size"), default=None)
+    r.add_argument("--page-size", type=_page_size, default=4096)
     r.add_argument("--kernel", default="6.12")
     r.set_defaults(func=replay)
 
     n = sub.add_parser("nbd", help="serve a zram device over NBD on loopback")
-    n.add_argument("--disksize", default="256M")
+    n.add_argument("--disksize", type=_disksize, default="256M")
     n.add_argument("--algorithm", default="lz4")
     n.add_argument("--kernel", default="6.12")
     n.add_argument("--host", default="127.0.0.1")
-    n.add_argument("--port", type=int, default=10809)
-    n.add_argument("--seconds", type=int, default=None, help="stop after this long")
+    n.add_argument("--port", type=_int_in(0, 65535, "the port"), default=10809)
+    n.add_argument(
+        "--seconds", type=_int_in(0, what="seconds"), default=None, help="stop after this long"
+    )
     n.set_defaults(func=nbd)
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -248,17 +344,23 @@ def main(argv: list[str] | None = None) -> int:
         # The main job is the default: `zsrs --scale 1 --plot out.png` runs the experiments.
         argv = ["experiments", *argv]
     args = p.parse_args(argv)
+    if args.cmd is None:
+        p.print_usage(sys.stderr)
+        return 2
     try:
         return args.func(args)
-    except _zsrs.ZsError as e:
-        print(f"zsrs: {e}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         # The reader (`| head`) went away: stop quietly, like a well-behaved filter.
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (_zsrs.ZsError, CliError, OSError, ValueError, ArithmeticError, MemoryError) as e:
+        # One line, no traceback: 2 for an argument the core refused (a usage error argparse
+        # could not see, such as an unknown --kernel), 1 for a failure at run time.
+        msg = (str(e) or type(e).__name__).splitlines()[0]
+        print(f"zsrs {args.cmd}: error: {msg}", file=sys.stderr)
+        return 2 if isinstance(e, _zsrs.InvalidArgument) else 1
 
 
 if __name__ == "__main__":

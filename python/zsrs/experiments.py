@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -198,11 +199,17 @@ def run(scale: float = 1 / 16, trials: int = 5, progress: bool = True, plot: str
         ),
     ]
     bar = Progress(len(experiments) * trials * len(MODES), progress)
-    results = {"scale": scale, "pages": n, "trials": trials, "experiments": [], "attribution": {}}
+    results: dict[str, Any] = {
+        "scale": scale,
+        "pages": n,
+        "trials": trials,
+        "experiments": [],
+        "attribution": {},
+    }
     with tempfile.TemporaryDirectory(prefix="zsrs-exp-") as d:
         tmp = Path(d)
         for key, title, fn in experiments:
-            times = {m: [] for m in MODES}
+            times: dict[str, list[Any]] = {m: [] for m in MODES}
             for t in range(trials):
                 for m in MODES if t % 2 == 0 else MODES[::-1]:
                     rig = Rig(m, 2, node_pages, tmp)

@@ -22,10 +22,15 @@ pub const MAX_NUMNODES: usize = 1 << 10;
 /// Physical address bits: `MAX_PHYSMEM_BITS` of x86-64 with 5-level paging (4 PiB).
 pub const MAX_PHYSMEM_BITS: u32 = 52;
 
-/// A page size Linux supports: a power of two from [`MIN_PAGE_SIZE`] to [`MAX_PAGE_SIZE`].
-pub fn check_page_size(page_size: usize) -> Result<()> {
-    if page_size.is_power_of_two() && (MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&page_size) {
-        Ok(())
+/// The page sizes a kernel can be built with; entry points that take a page size from a caller
+/// check it here ([`check_page_size`]) before sizing anything by it.
+pub const PAGE_SIZES: std::ops::RangeInclusive<usize> = MIN_PAGE_SIZE..=MAX_PAGE_SIZE;
+
+/// `page_size` if Linux supports it: a power of two from [`MIN_PAGE_SIZE`] to
+/// [`MAX_PAGE_SIZE`]; InvalidArgument otherwise.
+pub fn check_page_size(page_size: usize) -> Result<usize> {
+    if page_size.is_power_of_two() && PAGE_SIZES.contains(&page_size) {
+        Ok(page_size)
     } else {
         Err(ZsError::InvalidArgument(format!(
             "page size {page_size}: Linux pages are a power of two from {MIN_PAGE_SIZE} to \
@@ -356,6 +361,16 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_sizes_are_the_kernels() {
+        for ps in [4096, 8192, 16384, 32768, 65536, 131072, 262144] {
+            assert_eq!(check_page_size(ps), Ok(ps));
+        }
+        for ps in [0, 1, 256, 2048, 4095, 5000, 1 << 19, 1 << 40, usize::MAX] {
+            assert!(check_page_size(ps).is_err(), "{ps}");
+        }
+    }
 
     #[test]
     fn allocation_prefers_the_node_and_falls_back_in_order() {

@@ -568,3 +568,22 @@ fn high_swap_and_the_over_limit_level() {
     assert_eq!(c.read_file(a, "memory.swap.max").unwrap(), "8192\n");
     assert_eq!(c.read_file(b, "memory.swap.max").unwrap(), "max\n");
 }
+
+#[test]
+fn names_the_kernel_refuses_are_refused() {
+    let c = cg();
+    c.create("/a").unwrap();
+    let long = format!("/{}", "x".repeat(256));
+    let very_long = format!("/{}", "y/".repeat(3000));
+    for bad in [
+        "/a\nb", "/a\0b", &long, &very_long, "/.", "/..", "/a/./b", "a", "",
+    ] {
+        assert!(is_cgroup_err(c.create(bad)), "{bad:?}");
+        assert!(is_cgroup_err(c.lookup(bad)), "{bad:?}");
+    }
+    // The VFS resolves "//" and a trailing "/": the same cgroup.
+    let b = c.create("/a//b/").unwrap();
+    assert_eq!(c.path(b).unwrap(), "/a/b");
+    assert_eq!(c.lookup("//a/b//").unwrap(), b);
+    assert!(c.create(&format!("/{}", "x".repeat(255))).is_ok());
+}

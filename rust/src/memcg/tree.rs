@@ -240,18 +240,60 @@ impl Tree {
     }
 }
 
-/// "/a//b/" → "/a/b"; rejects relative paths and "." / ".." components.
+/// The longest name of a directory entry (`NAME_MAX`) and of a path (`PATH_MAX`, with its NUL).
+const NAME_MAX: usize = 255;
+const PATH_MAX: usize = 4096;
+
+/// "/a//b/" → "/a/b", as the VFS resolves it; rejects relative paths, "." / ".." components,
+/// a NUL (no C path holds one), a newline (`cgroup_mkdir` refuses it: it would break
+/// /proc/<pid>/cgroup), and names longer than `NAME_MAX` or paths than `PATH_MAX`
+/// (ENAMETOOLONG).
 fn normalize(path: &str) -> Result<String> {
+    let shown = || {
+        let mut s: String = path.chars().take(40).collect();
+        if s.len() < path.len() {
+            s.push('…');
+        }
+        format!("{s:?}")
+    };
     if !path.starts_with('/') {
         return Err(ZsError::Cgroup(format!(
-            "{path:?}: cgroup paths are absolute (start with /)"
+            "{}: cgroup paths are absolute (start with /)",
+            shown()
+        )));
+    }
+    if path.len() >= PATH_MAX {
+        return Err(ZsError::Cgroup(format!(
+            "{}: path of {} bytes is too long (ENAMETOOLONG)",
+            shown(),
+            path.len()
+        )));
+    }
+    if path.contains('\0') {
+        return Err(ZsError::Cgroup(format!(
+            "{}: a cgroup path cannot hold a NUL byte (EINVAL)",
+            shown()
+        )));
+    }
+    if path.contains('\n') {
+        return Err(ZsError::Cgroup(format!(
+            "{}: cgroup names cannot hold a newline (EINVAL)",
+            shown()
         )));
     }
     let mut out = String::with_capacity(path.len());
     for c in path.split('/').filter(|c| !c.is_empty()) {
         if c == "." || c == ".." {
             return Err(ZsError::Cgroup(format!(
-                "{path:?}: '.' and '..' are not allowed"
+                "{}: '.' and '..' are not allowed",
+                shown()
+            )));
+        }
+        if c.len() > NAME_MAX {
+            return Err(ZsError::Cgroup(format!(
+                "{}: a name of {} bytes is too long (ENAMETOOLONG, at most {NAME_MAX})",
+                shown(),
+                c.len()
             )));
         }
         out.push('/');

@@ -204,6 +204,15 @@ pub fn resolve_cgroup(cgs: &Arc<Cgroups>, c: &Bound<'_, PyAny>) -> PyResult<Memc
         }
         return Ok(cg.id);
     }
-    let path: String = c.extract()?;
+    let path: String = c.extract().map_err(|_| {
+        let ty = c
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "?".into());
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "cgroup must be a Cgroup or a path such as \"/a/b\", got {ty}"
+        ))
+    })?;
     cgs.lookup(&path).py_err()
 }

@@ -1,12 +1,13 @@
 //! `zsrs.Compressor`: the kernel's compressors, one page or a batch at a time.
 
-use numpy::{PyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::buffers::with_bytes;
-use super::errors::IntoPy;
+use super::buffers::{rows_in, with_bytes};
+use super::errors::{to_py, IntoPy};
 use crate::compress::{self, Compressor};
+use crate::error::ZsError;
 
 /// A compressor configured like the kernel's backend of the same name.
 #[pyclass(name = "Compressor", module = "zsrs", frozen)]
@@ -40,27 +41,34 @@ impl PyCompressor {
         Ok(PyBytes::new(py, &out))
     }
 
-    /// Decompresses into exactly `size` bytes.
+    /// Decompresses into exactly `size` bytes: a page, so at most the largest kernel page size
+    /// (65536); a larger `size` is refused (InvalidArgument) before anything is allocated.
     fn decompress<'py>(
         &self,
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
         size: usize,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        let max = *crate::mem::PAGE_SIZES.end();
+        if size > max {
+            return Err(to_py(ZsError::InvalidArgument(format!(
+                "decompressed size {size} is larger than a page (at most {max})"
+            ))));
+        }
         let mut out = vec![0u8; size];
         with_bytes(data, |d| self.inner.decompress(d, &mut out).py_err())?;
         Ok(PyBytes::new(py, &out))
     }
 
-    /// Compressed length of every row of a 2-D uint8 array (GIL released).
+    /// Compressed length of every row of a 2-D uint8 array, any layout (GIL released).
     fn compressed_lengths<'py>(
         &self,
         py: Python<'py>,
-        pages: PyReadonlyArray2<'py, u8>,
+        pages: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<u32>>> {
-        let rows = pages.shape()[0];
-        let cols = pages.shape()[1];
-        let flat = &*super::buffers::vec2(&pages);
+        let mut pages = rows_in(pages, "pages")?;
+        let (rows, cols) = (pages.rows, pages.cols);
+        let flat = pages.bytes()?;
         let lens = py.allow_threads(|| {
             let mut out = Vec::new();
             (0..rows)

@@ -2,14 +2,12 @@
 
 use std::sync::Arc;
 
-use numpy::{
-    PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray2, PyUntypedArrayMethods,
-};
+use numpy::PyArray1;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::buffers::{fill_buffer, vec1, vec2, with_bytes};
+use super::buffers::{fill_buffer, rows_in, rows_out, vec1_in, with_bytes};
 use super::cgroups::{resolve_cgroup, PyCgroup, PyCgroups};
 use super::errors::{to_py, IntoPy};
 use super::memory::PyMemory;
@@ -236,13 +234,12 @@ impl PyPool {
     fn malloc_many<'py>(
         &self,
         py: Python<'py>,
-        sizes: PyReadonlyArray1<'py, i64>,
+        sizes: &Bound<'py, PyAny>,
         nid: usize,
     ) -> PyResult<Bound<'py, PyArray1<u64>>> {
-        let s: Vec<usize> = sizes
-            .as_array()
-            .iter()
-            .map(|&v| {
+        let s: Vec<usize> = vec1_in::<i64>(sizes, "sizes")?
+            .into_iter()
+            .map(|v| {
                 usize::try_from(v).map_err(|_| PyValueError::new_err(format!("negative size {v}")))
             })
             .collect::<PyResult<_>>()?;
@@ -258,50 +255,53 @@ impl PyPool {
     fn write_many(
         &self,
         py: Python<'_>,
-        handles: PyReadonlyArray1<'_, u64>,
-        pages: PyReadonlyArray2<'_, u8>,
+        handles: &Bound<'_, PyAny>,
+        pages: &Bound<'_, PyAny>,
         cgroup: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let h = vec1_in::<u64>(handles, "handles")?;
+        let mut pages = rows_in(pages, "pages")?;
         let m = memcg_arg(self, cgroup)?;
-        let (rows, cols) = (pages.shape()[0], pages.shape()[1]);
-        if rows != handles.len() {
+        if pages.rows != h.len() {
             return Err(PyValueError::new_err(format!(
-                "{} handles for {rows} rows",
-                handles.len()
+                "{} handles for {} rows",
+                h.len(),
+                pages.rows
             )));
         }
-        let h = &*vec1(&handles);
-        let p = &*vec2(&pages);
-        py.allow_threads(|| self.inner.write_many_owned(h, p, cols, m))
+        let cols = pages.cols;
+        let p = pages.bytes()?;
+        py.allow_threads(|| self.inner.write_many_owned(&h, p, cols, m))
             .py_err()
     }
 
-    /// Reads object k into row k of `out` (zero-padded); returns the lengths.
+    /// Reads object k into row k of `out` (zero-padded); returns the lengths. `out` may have any
+    /// layout; a read-only or aliased `out` is refused before anything is read.
     fn read_many<'py>(
         &self,
         py: Python<'py>,
-        handles: PyReadonlyArray1<'py, u64>,
-        mut out: PyReadwriteArray2<'py, u8>,
+        handles: &Bound<'py, PyAny>,
+        out: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<u32>>> {
-        let (rows, cols) = (out.shape()[0], out.shape()[1]);
-        if rows != handles.len() {
+        let h = vec1_in::<u64>(handles, "handles")?;
+        let mut out = rows_out(out, "out")?;
+        let (rows, cols) = (out.rows, out.cols);
+        if rows != h.len() {
             return Err(PyValueError::new_err(format!(
                 "{} handles for {rows} rows",
-                handles.len()
+                h.len()
             )));
         }
-        let h = &*vec1(&handles);
-        let o = out.as_slice_mut()?;
         let mut lens = vec![0u32; rows];
-        py.allow_threads(|| self.inner.read_many(h, o, cols, &mut lens))
+        out.with_rows(|o| py.allow_threads(|| self.inner.read_many(&h, o, cols, &mut lens)))?
             .py_err()?;
         Ok(PyArray1::from_vec(py, lens))
     }
 
     /// Frees every handle; nothing is freed if one is invalid or repeated.
-    fn free_many(&self, py: Python<'_>, handles: PyReadonlyArray1<'_, u64>) -> PyResult<()> {
-        let h = &*vec1(&handles);
-        py.allow_threads(|| self.inner.free_many(h)).py_err()
+    fn free_many(&self, py: Python<'_>, handles: &Bound<'_, PyAny>) -> PyResult<()> {
+        let h = vec1_in::<u64>(handles, "handles")?;
+        py.allow_threads(|| self.inner.free_many(&h)).py_err()
     }
 
     /// Compacts every class (`zs_compact`); returns the pages freed.
@@ -418,6 +418,7 @@ pub fn class_table<'py>(
     class_delta: Option<usize>,
     chain_rule: Option<&str>,
 ) -> PyResult<(Vec<Bound<'py, PyDict>>, usize)> {
+    crate::mem::check_page_size(page_size).py_err()?;
     let g = config("table", kernel, chain_size, class_delta, chain_rule)?
         .geometry(page_size)
         .py_err()?;
@@ -438,9 +439,15 @@ pub fn class_table<'py>(
     Ok((rows, g.huge_class_size))
 }
 
-/// Page `i` of the fidelity workload W1 (shared/fidelity/README.md), bit for bit.
+/// Page `i` of the fidelity workload W1 (shared/fidelity/README.md), bit for bit; `page_size`
+/// must be a kernel page size (a power of two in 4096..=65536).
 #[pyfunction]
 #[pyo3(signature = (i, page_size = 4096))]
-pub fn fidelity_page<'py>(py: Python<'py>, i: u64, page_size: usize) -> Bound<'py, PyBytes> {
-    PyBytes::new(py, &crate::pagegen::w1_page(i, page_size))
+pub fn fidelity_page<'py>(
+    py: Python<'py>,
+    i: u64,
+    page_size: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let ps = crate::mem::check_page_size(page_size).py_err()?;
+    Ok(PyBytes::new(py, &crate::pagegen::w1_page(i, ps)))
 }

@@ -2,16 +2,17 @@
 
 use std::sync::Arc;
 
-use numpy::{PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
+use numpy::{PyArray2, PyArrayMethods};
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyInt, PyString};
 
-use super::buffers::{vec1, vec2};
+use super::buffers::{rows_in, vec1_in, zeroed};
 use super::cgroups::{resolve_cgroup, PyCgroups};
-use super::errors::IntoPy;
+use super::errors::{to_py, IntoPy};
 use super::memory::PyMemory;
 use super::zswap::PyZswap;
+use crate::error::ZsError;
 use crate::sim::{Machine, RamSwap, SwapBackend};
 use crate::zram::memparse;
 
@@ -29,16 +30,35 @@ pub struct PyProcess {
     pid: u32,
 }
 
-/// Bytes from an int or a memparse string ("4M").
-pub fn bytes_arg(v: &Bound<'_, PyAny>) -> PyResult<u64> {
-    if let Ok(n) = v.extract::<u64>() {
-        return Ok(n);
+/// Bytes from an int or a memparse string ("4M"): a negative or too large int is a ValueError
+/// or OverflowError, another type a TypeError, all naming `what`.
+pub fn bytes_arg(v: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
+    if let Ok(s) = v.downcast::<PyString>() {
+        let s = s.to_str()?;
+        return match memparse(s) {
+            (n, true) => Ok(n),
+            _ => Err(PyValueError::new_err(format!(
+                "bad {what} {s:?}: expected bytes or a size such as \"256M\""
+            ))),
+        };
     }
-    let s: String = v.extract()?;
-    match memparse(&s) {
-        (n, true) => Ok(n),
-        _ => Err(PyValueError::new_err(format!("bad size {s:?}"))),
+    if v.downcast::<PyInt>().is_ok() {
+        return v.extract::<u64>().map_err(|_| {
+            if v.lt(0).unwrap_or(false) {
+                PyValueError::new_err(format!("{what} must not be negative, got {v}"))
+            } else {
+                PyOverflowError::new_err(format!("{what} {v} does not fit in 64 bits"))
+            }
+        });
     }
+    let ty = v
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    Err(PyTypeError::new_err(format!(
+        "{what} must be an int (bytes) or a string such as \"256M\", got {ty}"
+    )))
 }
 
 impl PyMachine {
@@ -104,14 +124,14 @@ impl PyMachine {
         amount: &Bound<'_, PyAny>,
     ) -> PyResult<u64> {
         let memcg = resolve_cgroup(self.inner.cgroups(), cgroup)?;
-        let pages = bytes_arg(amount)?.div_ceil(self.inner.memory().page_size() as u64);
+        let pages = bytes_arg(amount, "amount")?.div_ceil(self.inner.memory().page_size() as u64);
         py.allow_threads(|| self.inner.reclaim(memcg, pages))
             .py_err()
     }
 
     /// `vm.min_free_kbytes`: below it kswapd reclaims machine-wide (0 turns kswapd off).
-    fn set_min_free_kbytes(&self, kbytes: u64) {
-        self.inner.set_min_free_kbytes(kbytes);
+    fn set_min_free_kbytes(&self, kbytes: u64) -> PyResult<()> {
+        self.inner.set_min_free_kbytes(kbytes).py_err()
     }
 
     /// What the simulated kernel has done: faults, swap-outs and swap-ins by destination, …
@@ -138,26 +158,55 @@ impl PyMachine {
     }
 }
 
+impl PyProcess {
+    /// Page numbers `start..start + count`, refused (InvalidArgument, the SIGSEGV of an access)
+    /// unless all are mapped: checked before anything is allocated or touched.
+    fn range(&self, start: u64, count: usize) -> PyResult<std::ops::Range<u64>> {
+        let mapped = self.machine.nr_pages(self.pid).py_err()?;
+        match start.checked_add(count as u64) {
+            Some(end) if end <= mapped => Ok(start..end),
+            _ => Err(to_py(ZsError::InvalidArgument(format!(
+                "pages {start}..{start}+{count} are not all mapped (the process maps {mapped}; SIGSEGV)"
+            )))),
+        }
+    }
+}
+
 #[pymethods]
 impl PyProcess {
-    /// Maps the rows of a 2-D uint8 array (one page each) and touches them; returns the first
-    /// page number of the new range.
-    fn mmap(&self, py: Python<'_>, pages: PyReadonlyArray2<'_, u8>) -> PyResult<u64> {
-        let data = vec2(&pages);
-        py.allow_threads(|| self.machine.mmap(self.pid, &data))
+    /// Maps the rows of a 2-D uint8 array (one page each, any layout) and touches them; returns
+    /// the first page number of the new range.
+    fn mmap(&self, py: Python<'_>, pages: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let mut pages = rows_in(pages, "pages")?;
+        if pages.cols != self.machine.memory().page_size() {
+            return Err(PyValueError::new_err("rows must be PAGE_SIZE bytes"));
+        }
+        let data = pages.bytes()?;
+        py.allow_threads(|| self.machine.mmap(self.pid, data))
             .py_err()
     }
 
     /// Accesses pages in trace order (a numpy array of page numbers, plus `base`), in Rust;
-    /// returns the major faults it took.
+    /// returns the major faults it took. A trace with an unmapped page (or one whose page number
+    /// overflows with `base`) is refused before any page is touched.
     #[pyo3(signature = (trace, base = 0))]
-    fn access(&self, py: Python<'_>, trace: PyReadonlyArray1<'_, u64>, base: u64) -> PyResult<u64> {
-        let t: Vec<u64> = vec1(&trace).iter().map(|&v| v + base).collect();
+    fn access(&self, py: Python<'_>, trace: &Bound<'_, PyAny>, base: u64) -> PyResult<u64> {
+        let t: Vec<u64> = vec1_in::<u64>(trace, "trace")?
+            .into_iter()
+            .map(|v| {
+                v.checked_add(base).ok_or_else(|| {
+                    to_py(ZsError::InvalidArgument(format!(
+                        "page {v} + base {base} is beyond the address space (SIGSEGV)"
+                    )))
+                })
+            })
+            .collect::<PyResult<_>>()?;
         py.allow_threads(|| self.machine.access(self.pid, &t))
             .py_err()
     }
 
-    /// Reads `count` pages from `start` (faulting them in) into a new (count, PAGE_SIZE) array.
+    /// Reads `count` pages from `start` (faulting them in) into a new (count, PAGE_SIZE) array;
+    /// the whole range must be mapped (checked before anything is allocated).
     fn read<'py>(
         &self,
         py: Python<'py>,
@@ -169,29 +218,30 @@ impl PyProcess {
             .checked_mul(ps)
             .filter(|&b| b <= isize::MAX as usize)
             .ok_or_else(|| PyValueError::new_err(format!("{count} pages is too many to read")))?;
-        let vpns: Vec<u64> = (start..start + count as u64).collect();
-        let mut out = vec![0u8; bytes];
+        let vpns: Vec<u64> = self.range(start, count)?.collect();
+        let mut out = zeroed(bytes, "Process.read")?;
         py.allow_threads(|| self.machine.read_pages(self.pid, &vpns, &mut out))
             .py_err()?;
         numpy::PyArray1::from_vec(py, out).reshape([count, ps])
     }
 
-    /// Whether the pages from `start` (faulted in as needed) equal the rows of `expected`;
-    /// returns the indices of the rows that differ (empty: all equal).
+    /// Whether the pages from `start` (faulted in as needed) equal the rows of `expected` (any
+    /// layout); returns the indices of the rows that differ (empty: all equal).
     fn verify(
         &self,
         py: Python<'_>,
         start: u64,
-        expected: PyReadonlyArray2<'_, u8>,
+        expected: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<usize>> {
         let ps = self.machine.memory().page_size();
-        let n = expected.shape()[0];
-        if expected.shape()[1] != ps {
+        let mut expected = rows_in(expected, "expected")?;
+        let n = expected.rows;
+        if expected.cols != ps {
             return Err(PyValueError::new_err("rows must be PAGE_SIZE bytes"));
         }
-        let want = vec2(&expected);
-        let vpns: Vec<u64> = (start..start + n as u64).collect();
-        let mut got = vec![0u8; n * ps];
+        let vpns: Vec<u64> = self.range(start, n)?.collect();
+        let want = expected.bytes()?;
+        let mut got = zeroed(want.len(), "Process.verify")?;
         py.allow_threads(|| self.machine.read_pages(self.pid, &vpns, &mut got))
             .py_err()?;
         Ok((0..n)
@@ -199,12 +249,16 @@ impl PyProcess {
             .collect())
     }
 
-    /// Overwrites pages from `start` with the rows of a 2-D uint8 array.
-    fn write(&self, py: Python<'_>, start: u64, pages: PyReadonlyArray2<'_, u8>) -> PyResult<()> {
-        let n = pages.shape()[0] as u64;
-        let vpns: Vec<u64> = (start..start + n).collect();
-        let data = vec2(&pages);
-        py.allow_threads(|| self.machine.write_pages(self.pid, &vpns, &data))
+    /// Overwrites pages from `start` with the rows of a 2-D uint8 array (any layout); a range
+    /// that is not all mapped, or rows that are not PAGE_SIZE bytes, change nothing.
+    fn write(&self, py: Python<'_>, start: u64, pages: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut pages = rows_in(pages, "pages")?;
+        if pages.cols != self.machine.memory().page_size() {
+            return Err(PyValueError::new_err("rows must be PAGE_SIZE bytes"));
+        }
+        let vpns: Vec<u64> = self.range(start, pages.rows)?.collect();
+        let data = pages.bytes()?;
+        py.allow_threads(|| self.machine.write_pages(self.pid, &vpns, data))
             .py_err()
     }
 

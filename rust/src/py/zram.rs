@@ -3,14 +3,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::buffers::{fill_buffer, vec1, vec2, with_bytes};
-use super::errors::IntoPy;
+use super::buffers::{
+    check_fill_buffer, fill_buffer, rows_in, rows_out, vec1_in, with_bytes, zeroed,
+};
+use super::errors::{to_py, IntoPy};
 use super::memory::PyMemory;
+use crate::error::{Errno, ZsError};
 use crate::mem::Memory;
 use crate::nbd::{self, NbdServer};
 use crate::zram::{self as zr, ReplaySlot, Zram, ZramConfig};
@@ -47,20 +49,9 @@ impl PyZram {
         chain_size: Option<usize>,
         nid: usize,
     ) -> PyResult<Self> {
-        let size: Option<u64> = match disksize {
-            None => None,
-            Some(v) => Some(match v.extract::<u64>() {
-                Ok(n) => n,
-                Err(_) => {
-                    let s: String = v.extract()?;
-                    let (n, ok) = zr::memparse(&s);
-                    if !ok {
-                        return Err(PyValueError::new_err(format!("bad disksize {s:?}")));
-                    }
-                    n
-                }
-            }),
-        };
+        let size = disksize
+            .map(|v| super::sim::bytes_arg(v, "disksize"))
+            .transpose()?;
         let mem = match memory {
             Some(m) => m.inner.clone(),
             None => {
@@ -118,7 +109,11 @@ impl PyZram {
         index: u64,
         out: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let mut buf = vec![0u8; self.inner.page_size()];
+        let ps = self.inner.page_size();
+        if let Some(o) = out {
+            check_fill_buffer(o, ps)?;
+        }
+        let mut buf = vec![0u8; ps];
         py.allow_threads(|| self.inner.read_page(index, &mut buf))
             .py_err()?;
         match out {
@@ -134,50 +129,68 @@ impl PyZram {
         })
     }
 
-    /// Reads `length` bytes at a byte offset.
+    /// Reads `length` bytes at a byte offset; a range past the end of the device is refused
+    /// (KernelError EINVAL, like the device's own range check) before any buffer is allocated.
     fn read_at<'py>(
         &self,
         py: Python<'py>,
         offset: u64,
-        length: usize,
+        length: u64,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let mut buf = vec![0u8; length];
+        let end = offset.checked_add(length);
+        if end.is_none_or(|e| e > self.inner.disksize()) {
+            return Err(to_py(ZsError::errno_msg(
+                Errno::EINVAL,
+                format!(
+                    "range {offset}+{length} is beyond the device ({} bytes)",
+                    self.inner.disksize()
+                ),
+            )));
+        }
+        let len = usize::try_from(length)
+            .map_err(|_| PyOverflowError::new_err(format!("length {length} is too large")))?;
+        let mut buf = zeroed(len, "read_at")?;
         py.allow_threads(|| self.inner.read_at(offset, &mut buf))
             .py_err()?;
         Ok(PyBytes::new(py, &buf))
     }
 
-    /// Writes row k of a 2-D uint8 array (page-sized rows) to slot `indices[k]`; GIL released.
+    /// Writes row k of a 2-D uint8 array (page-sized rows, any layout) to slot `indices[k]`;
+    /// GIL released.
     fn write_many(
         &self,
         py: Python<'_>,
-        indices: PyReadonlyArray1<'_, u64>,
-        pages: PyReadonlyArray2<'_, u8>,
+        indices: &Bound<'_, PyAny>,
+        pages: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        if pages.shape()[0] != indices.len() || pages.shape()[1] != self.inner.page_size() {
+        let i = vec1_in::<u64>(indices, "indices")?;
+        let mut pages = rows_in(pages, "pages")?;
+        if pages.rows != i.len() || pages.cols != self.inner.page_size() {
             return Err(PyValueError::new_err(
                 "pages must be (len(indices), page_size)",
             ));
         }
-        let (i, p) = (vec1(&indices), vec2(&pages));
-        py.allow_threads(|| self.inner.write_many(&i, &p)).py_err()
+        let p = pages.bytes()?;
+        py.allow_threads(|| self.inner.write_many(&i, p)).py_err()
     }
 
-    /// Reads slot `indices[k]` into row k of `out`; GIL released.
+    /// Reads slot `indices[k]` into row k of `out` (any layout; read-only or aliased `out` is
+    /// refused first); GIL released.
     fn read_many(
         &self,
         py: Python<'_>,
-        indices: PyReadonlyArray1<'_, u64>,
-        mut out: PyReadwriteArray2<'_, u8>,
+        indices: &Bound<'_, PyAny>,
+        out: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        if out.shape()[0] != indices.len() || out.shape()[1] != self.inner.page_size() {
+        let i = vec1_in::<u64>(indices, "indices")?;
+        let mut out = rows_out(out, "out")?;
+        if out.rows != i.len() || out.cols != self.inner.page_size() {
             return Err(PyValueError::new_err(
                 "out must be (len(indices), page_size)",
             ));
         }
-        let i = vec1(&indices).into_owned();
-        let o = out.as_slice_mut()?;
-        py.allow_threads(|| self.inner.read_many(&i, o)).py_err()
+        out.with_rows(|o| py.allow_threads(|| self.inner.read_many(&i, o)))?
+            .py_err()
     }
 
     /// Discards `count` whole pages from slot `index`; returns the pages freed.

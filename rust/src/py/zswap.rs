@@ -2,14 +2,12 @@
 
 use std::sync::Arc;
 
-use numpy::{
-    PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray2, PyUntypedArrayMethods,
-};
+use numpy::PyArray1;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::buffers::{vec1, vec2, with_bytes};
+use super::buffers::{rows_in, rows_out, vec1_in, with_bytes};
 use super::cgroups::{resolve_cgroup, PyCgroups};
 use super::errors::{to_py, IntoPy};
 use super::memory::PyMemory;
@@ -171,27 +169,32 @@ impl PyZswap {
         })
     }
 
-    /// Stores row k of a 2-D uint8 array in `slots[k]`; returns a bool array of what was stored.
+    /// Stores row k of a 2-D uint8 array (any layout) in `slots[k]`; returns a bool array of
+    /// what was stored.
     #[pyo3(signature = (slots, pages, cgroup = None, nid = 0))]
     fn store_many<'py>(
         &self,
         py: Python<'py>,
-        slots: PyReadonlyArray1<'py, u64>,
-        pages: PyReadonlyArray2<'py, u8>,
+        slots: &Bound<'py, PyAny>,
+        pages: &Bound<'py, PyAny>,
         cgroup: Option<&Bound<'py, PyAny>>,
         nid: usize,
     ) -> PyResult<Bound<'py, PyArray1<bool>>> {
         self.check_unowned()?;
-        if pages.shape()[0] != slots.len() || pages.shape()[1] != self.inner.page_size() {
+        let s: Vec<SwapSlot> = vec1_in::<u64>(slots, "slots")?
+            .into_iter()
+            .map(SwapSlot::from)
+            .collect();
+        let mut pages = rows_in(pages, "pages")?;
+        if pages.rows != s.len() || pages.cols != self.inner.page_size() {
             return Err(PyValueError::new_err(
                 "pages must be (len(slots), page_size)",
             ));
         }
         let m = self.memcg(cgroup)?;
-        let s: Vec<SwapSlot> = vec1(&slots).iter().map(|&v| SwapSlot::from(v)).collect();
-        let p = vec2(&pages);
+        let p = pages.bytes()?;
         let r = py
-            .allow_threads(|| self.inner.store_many(&s, &p, m, nid))
+            .allow_threads(|| self.inner.store_many(&s, p, m, nid))
             .py_err()?;
         Ok(PyArray1::from_vec(
             py,
@@ -209,20 +212,27 @@ impl PyZswap {
         Ok(hit.then(|| PyBytes::new(py, &buf)))
     }
 
-    /// Loads `slots[k]` into row k of `out`; returns a bool array of hits.
+    /// Loads `slots[k]` into row k of `out`; returns a bool array of hits. `out` may have any
+    /// layout; one that is read-only, aliased or of the wrong shape is refused before anything
+    /// is loaded (loads are exclusive: a page loaded is gone from zswap).
     fn load_many<'py>(
         &self,
         py: Python<'py>,
-        slots: PyReadonlyArray1<'py, u64>,
-        mut out: PyReadwriteArray2<'py, u8>,
+        slots: &Bound<'py, PyAny>,
+        out: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<bool>>> {
         self.check_unowned()?;
-        if out.shape()[0] != slots.len() || out.shape()[1] != self.inner.page_size() {
+        let s: Vec<SwapSlot> = vec1_in::<u64>(slots, "slots")?
+            .into_iter()
+            .map(SwapSlot::from)
+            .collect();
+        let mut out = rows_out(out, "out")?;
+        if out.rows != s.len() || out.cols != self.inner.page_size() {
             return Err(PyValueError::new_err("out must be (len(slots), page_size)"));
         }
-        let s: Vec<SwapSlot> = vec1(&slots).iter().map(|&v| SwapSlot::from(v)).collect();
-        let o = out.as_slice_mut()?;
-        let st = py.allow_threads(|| self.inner.load_many(&s, o)).py_err()?;
+        let st = out
+            .with_rows(|o| py.allow_threads(|| self.inner.load_many(&s, o)))?
+            .py_err()?;
         Ok(PyArray1::from_vec(
             py,
             st.iter().map(|x| *x == LoadStatus::Loaded).collect(),

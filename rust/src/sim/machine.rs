@@ -236,8 +236,16 @@ impl Machine {
     }
 
     /// `vm.min_free_kbytes`: free memory kswapd keeps, in KiB.
-    pub fn set_min_free_kbytes(&self, kbytes: u64) {
+    /// The sysctl is an int (`proc_dointvec_minmax`, at least 0): above `INT_MAX` is -EINVAL.
+    pub fn set_min_free_kbytes(&self, kbytes: u64) -> Result<()> {
+        if kbytes > i32::MAX as u64 {
+            return Err(ZsError::errno_msg(
+                crate::error::Errno::EINVAL,
+                format!("vm.min_free_kbytes: {kbytes} is above INT_MAX"),
+            ));
+        }
         self.lock().min_free_pages = kbytes * 1024 / self.mem.page_size() as u64;
+        Ok(())
     }
 
     /// What the machine has done so far.
@@ -309,8 +317,10 @@ impl Machine {
 
     /// Accesses pages in trace order: a resident page gets its referenced bit, a swapped-out one
     /// is faulted back in. Returns the number of major faults.
+    /// A trace with an unmapped page is refused before any page is touched.
     pub fn access(&self, pid: u32, trace: &[u64]) -> Result<u64> {
         let mut st = self.lock();
+        Self::check_mapped(&mut st, pid, trace)?;
         let before = st.stats.major_faults;
         for &vpn in trace {
             self.touch(&mut st, pid, vpn)?;
@@ -349,6 +359,8 @@ impl Machine {
             ));
         }
         let mut st = self.lock();
+        // All of the range or nothing: an unmapped page is refused before any page is touched.
+        Self::check_mapped(&mut st, pid, vpns)?;
         for (k, &vpn) in vpns.iter().enumerate() {
             self.touch(&mut st, pid, vpn)?;
             let p = Self::proc_mut(&mut st, pid)?;
@@ -357,6 +369,23 @@ impl Machine {
             }
         }
         Ok(())
+    }
+
+    /// Pages mapped by the process (its page numbers are `0..nr_pages`).
+    pub fn nr_pages(&self, pid: u32) -> Result<u64> {
+        let mut st = self.lock();
+        Ok(Self::proc_mut(&mut st, pid)?.ptes.len() as u64)
+    }
+
+    /// InvalidArgument (the SIGSEGV of an access) unless every page of `vpns` is mapped.
+    fn check_mapped(st: &mut State, pid: u32, vpns: &[u64]) -> Result<()> {
+        let n = Self::proc_mut(st, pid)?.ptes.len() as u64;
+        match vpns.iter().find(|&&v| v >= n) {
+            Some(v) => Err(ZsError::InvalidArgument(format!(
+                "page {v} is not mapped (SIGSEGV)"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Where each page of a range is: (resident node or −1, swapped out).

@@ -36,6 +36,7 @@ pub fn replay(
     profile: Profile,
     chain_size: Option<usize>,
 ) -> Result<Replay> {
+    crate::mem::check_page_size(page_size)?;
     let n_pages = slots.len().max(1) * 2;
     let mem = Arc::new(Memory::new(&[n_pages], page_size)?);
     let mut cfg = PoolConfig::new("zram0");
