@@ -1,4 +1,4 @@
-//! The seed series' accounting inside zsmalloc: the 15 acceptance facts of patchset.md, each
+//! The seed series' accounting inside zsmalloc: the 15 acceptance facts of the series, each
 //! with exact counter values, plus the pre-series consumer mode and random sequences proving
 //! that compaction and page migration keep every per-node attribution equal to a recount.
 

@@ -1,7 +1,8 @@
 """An independent reference model of zsmalloc's bookkeeping, compared step by step with zsrs.
 
-The model below is written from /work/shared/reference/zsmalloc-bookkeeping.md and
-/work/shared/reference/zsmalloc.md (sections 1.3-1.5, 2.3, 3.2, 5) only, not from zsrs's sources.
+The model below is written from the kernel's rules (mm/zsmalloc.c: insert_zspage,
+find_get_zspage, get_fullness_group, __zs_compact, as described in docs/fidelity.md), not from
+zsrs's sources.
 It covers two kernel eras:
 
 * "current" (v6.4 and later, Linux 6.12): min-waste chain length (chain 8), 12 fullness groups,

@@ -415,3 +415,22 @@ def test_a_cgroup_argument_of_the_wrong_type_says_what_it_wants():
         zsrs.Machine(mem, cgs).spawn(5)
     with pytest.raises(TypeError, match="cgroup must be a Cgroup or a path"):
         zsrs.Zswap(mem, cgs).store(0, bytes(PAGE), cgroup=b"/")
+
+
+# -------------------------------------------------------- 8. sizes that would wrap
+
+
+@pytest.mark.parametrize(
+    "nodes, page_size",
+    [
+        ([2**64 - 1, 2], 4096),  # the bases wrapped: PFN 0 handed out twice
+        ([2**63, 2**63], 4096),  # the total wrapped to 0: every zswap store hit the limit
+        ([2**41], 4096),  # past MAX_PHYSMEM_BITS
+        ([1] * 1025, 4096),  # past MAX_NUMNODES
+        ([64], 2**40),
+        ([64], 2048),
+    ],
+)
+def test_memory_sizes_that_would_wrap_are_refused(nodes, page_size):
+    with pytest.raises(zsrs.InvalidArgument):
+        zsrs.Memory(nodes=nodes, page_size=page_size)

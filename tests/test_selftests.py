@@ -1,6 +1,6 @@
 """The kernel's cgroup zswap selftests (tools/testing/selftests/cgroup/test_zswap.c, 7.0),
 re-expressed against the simulator with the same sizes and the same assertions, in both
-accounting modes (consumers.md part D, facts 45–50)."""
+accounting modes."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-//! zram's rules (consumers.md part B, acceptance facts 34-44), each checked on exact counters
+//! zram's rules (`drivers/block/zram/zram_drv.c`, acceptance facts 34-44), each checked on exact counters
 //! and exact file texts.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,4 +1,4 @@
-//! Fidelity against Linux 6.12 (shared/fidelity/linux-6.12-zram-w1.json): zram with lz4 and
+//! Fidelity against Linux 6.12 (tests/data, docs/fidelity.md): zram with lz4 and
 //! disksize 256M, fed the 20 000 regenerated W1 pages in order, must print the kernel's
 //! `mm_stat` line and its pool's debugfs `classes` file byte for byte.
 

@@ -1,4 +1,4 @@
-//! zswap against consumers.md part A: the acceptance facts 1–33 that apply to zswap, each with
+//! zswap against the kernel's rules (`mm/zswap.c`): the acceptance facts 1–33 that apply to zswap, each with
 //! exact counter values, in both accounting modes where the mode matters (`zsmalloc`: the series,
 //! memcg `zswap` = slot sizes with per-node numa_stat lines; `consumer`: compressed lengths,
 //! memcg-wide only); writeback round trips through a real swap file; threads.

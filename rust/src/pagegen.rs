@@ -1,5 +1,5 @@
 //! The fidelity page generator: regenerates, bit for bit, the pages whose kernel-side results are
-//! recorded under `shared/fidelity/` (see its README for the specification).
+//! recorded in `tests/data` (the specification is in docs/fidelity.md).
 //!
 //! Everything is derived from SplitMix64 so that the generator is tiny, has no dependencies and is
 //! identical in Rust, Python and on the machine that recorded the kernel's figures. Page contents

@@ -1,5 +1,5 @@
 //! The fidelity claim: lz4 here compresses the regenerated W1 pages to exactly the lengths Linux
-//! 6.12's zram stored (tests/data/linux-6.12-zram-w1.sizes.txt, copied from shared/fidelity/).
+//! 6.12's zram stored (tests/data/linux-6.12-zram-w1.sizes.txt; see docs/fidelity.md).
 
 use super::{Compressor, Lz4, Lz4Hc};
 use crate::pagegen::w1_fill_page;

@@ -439,7 +439,7 @@ pub fn class_table<'py>(
     Ok((rows, g.huge_class_size))
 }
 
-/// Page `i` of the fidelity workload W1 (shared/fidelity/README.md), bit for bit; `page_size`
+/// Page `i` of the fidelity workload W1 (docs/fidelity.md), bit for bit; `page_size`
 /// must be a kernel page size (a power of two in 4096..=65536).
 #[pyfunction]
 #[pyo3(signature = (i, page_size = 4096))]

@@ -1,6 +1,6 @@
 //! zram: Linux's compressed RAM block device, in user space.
 //!
-//! Design, following `drivers/block/zram/zram_drv.c` (facts in consumers.md part B):
+//! Design, following `drivers/block/zram/zram_drv.c`:
 //! - A device is a table of page slots, one per page of `disksize`, over one zsmalloc pool named
 //!   after the device. Writing `disksize` initialises it (pool, slot table, compressors); `reset`
 //!   tears all of that down again. The pool is not memcg-aware.

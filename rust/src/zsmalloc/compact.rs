@@ -3,7 +3,7 @@
 //!
 //! Both eras walk classes from the largest index down and move a source's objects in increasing
 //! slot order, each taking the destination's free-list head. They differ in how sources and
-//! destinations are chosen (zsmalloc-bookkeeping.md):
+//! destinations are chosen (`__zs_compact` in `mm/zsmalloc.c`):
 //! - v6.4+ `__zs_compact`: hold one destination (the fullest zspage) across sources (the
 //!   emptiest) until it is full.
 //! - v6.3 `__zs_compact`: take a source first; walk destinations from almost-full to

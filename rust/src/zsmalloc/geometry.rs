@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(g.classes.len(), 255);
         assert_eq!(g.distinct().count(), 119);
         assert_eq!(g.huge_class_size, 3625);
-        // Spot rows of zsmalloc.md §1.7.1.
+        // Spot rows of the 6.12 class table (debugfs `classes`, chain 8).
         let row = |i: usize| g.classes[i];
         assert_eq!(
             (row(1).size, row(1).pages_per_zspage, row(1).objs_per_zspage),

@@ -17,7 +17,7 @@
 //! the objcg and the consumer charges the compressed length itself, with memcg-wide
 //! `zswap` (bytes) and `zswapped` (+1 per object); nothing per node; moves change nothing.
 //!
-//! Choices where the digest marks behaviour as inferred (patchset.md, open questions 3–5):
+//! Choices the series leaves open (its patches 10–11 do not say how node counters move):
 //! page migration moves the node compressed page count and re-splits every object with bytes
 //! on the page; compaction moves node `zswapped` with the object's first page. Both keep
 //! node totals equal to a fresh recount of the layout, which the tests check.

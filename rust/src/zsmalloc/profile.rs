@@ -1,6 +1,6 @@
 //! Kernel profiles: the bookkeeping choices that differ between kernel eras and decide which
 //! zspage receives an object, where a zspage sits in its fullness list, and which zspages
-//! compaction empties (zsmalloc-bookkeeping.md). Two eras are modelled:
+//! compaction empties (`mm/zsmalloc.c`: `insert_zspage`, `find_get_zspage`, `__zs_compact`). Two eras are modelled:
 //! - `Current` — v6.4 and later (Linux 6.12, 7.0): 12 fullness groups by tenths of use, list
 //!   insertion at the head, allocation from the 99 % group down, v6.4's compaction loop.
 //! - `Legacy` — v5.17 to v6.3 (Linux 6.1, common on Android): four groups, "second place if

@@ -51,7 +51,7 @@ pub struct ZswapConfig {
     pub accept_threshold_percent: u32,
     /// `shrinker_enabled` (default off, as CONFIG_ZSWAP_SHRINKER_DEFAULT_ON is).
     pub shrinker_enabled: bool,
-    /// Entries `shrink_memcg` walks per node: 1 in mainline 7.0 (Z70 digest); some trees walk
+    /// Entries `shrink_memcg` walks per node: 1 in mainline 7.0 (`shrink_memcg` in `mm/zswap.c`); some trees walk
     /// SWAP_CLUSTER_MAX (32).
     pub memcg_walk_per_node: u64,
     /// Run the queued global shrink worker at the end of the store that queued it (deterministic);
