@@ -11,6 +11,14 @@ if ! command -v qemu-img >/dev/null || ! command -v qemu-io >/dev/null; then
     echo "qemu-img/qemu-io missing: install qemu-utils (the NBD tests need them)" >&2
   fi
 fi
+# The experiments' instruction counts run under valgrind's callgrind.
+if ! command -v valgrind >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq valgrind >/dev/null
+  else
+    echo "valgrind missing: install it (the callgrind test needs it)" >&2
+  fi
+fi
 cargo test --release
 scripts/docs.sh
 .venv/bin/python -m pytest -q tests

@@ -1,25 +1,65 @@
-"""The experiments (the main job) at a tiny scale: the table's shape, exact per-node attribution
-under the series and none before it, JSON and the plot."""
+"""The experiments (the main job) at a tiny scale: deterministic work in both modes, the time
+statistics (CIs, the A-vs-A control, "not resolved"), exact per-node attribution under the
+series and none before it, JSON and the plot."""
 
 import json
+import math
+import random
 import subprocess
 import sys
+
+import pytest
 
 import zsrs.experiments as ex
 
 
-def test_experiments_table_and_attribution():
-    res = ex.run(scale=1 / 1024, trials=2, progress=False)
+@pytest.fixture(scope="module")
+def res():
+    return ex.run(scale=1 / 1024, trials=2, processes=2, progress=False)
+
+
+def test_every_row_has_deterministic_work_and_a_control(res):
     assert [e["id"] for e in res["experiments"]] == ["1", "2", "3", "4", "5"]
-    for e in res["experiments"]:
-        assert len(e["seconds"]["zsmalloc"]) == len(e["seconds"]["consumer"]) == 2
-        assert all(t > 0 for t in e["seconds"]["zsmalloc"])
+    for e in res["experiments"][:3]:
+        s, p = e["work"]["series"], e["work"]["pre"]
+        # The same trace: the same faults in both modes (swap traffic differs a little, as the
+        # modes charge different amounts against memory.max) ...
+        assert s["sim.faults"] == p["sim.faults"] > 0
+        for k in ("sim.swapout_zswap", "events.zswpout", "events.zswpin"):
+            assert s[k] > 0 and p[k] > 0, (e["id"], k)
+        # ... but the series moves zswap statistics to the lruvec level.
+        assert s["memcg.lruvec_stat_updates"] > p["memcg.lruvec_stat_updates"]
+        assert e["work"]["control"] == p
+        assert e["pairs"] == 4
+        assert len(e["cpu_seconds"]["series"]) == 4
+    # Every experiment loads from zswap, not only from disk.
+    for e in res["experiments"][:3]:
+        assert e["work"]["series"]["sim.swapin_zswap"] > 0, e["id"]
+    table = ex.format_table(res)
+    assert "A-vs-A" in table and table.count("reading:") == 5
+
+
+def test_attribution_is_exact_under_the_series_only(res):
     series, before = res["attribution"]["zsmalloc"], res["attribution"]["consumer"]
     assert sum(v["true"] for v in series.values()) > 0
     assert all(v["reported"] == v["true"] for v in series.values()), series
     assert all(v["reported"] is None for v in before.values())
-    table = ex.format_table(res)
-    assert "series vs pre-series" in table and table.count("exact") == 2
+    assert ex.format_table(res).count("exact") == 2
+
+
+def test_ci_and_resolution_rules():
+    rng = random.Random(1)
+    tight = [math.log(1.02) + 0.0001 * (i % 3) for i in range(50)]
+    d, lo, hi = ex.ratio_ci(tight, rng)
+    assert 1.9 < d < 2.2 and lo > 0 and ex.resolved((d, lo, hi))
+    noisy = [(-1) ** i * 0.1 for i in range(50)]
+    assert not ex.resolved(ex.ratio_ci(noisy, rng))
+    assert not ex.resolved(ex.ratio_ci([0.01], rng))  # one pair: no CI
+
+
+def test_nondeterministic_work_fails_loudly():
+    with pytest.raises(RuntimeError, match="different work"):
+        ex._check_deterministic("1", "series", [{"a": 1}, {"a": 2}])
 
 
 def test_cli_json_and_plot(tmp_path):
@@ -33,6 +73,8 @@ def test_cli_json_and_plot(tmp_path):
             "--scale",
             "0.001",
             "--trials",
+            "1",
+            "--processes",
             "2",
             "--json",
             "--quiet",
@@ -44,5 +86,17 @@ def test_cli_json_and_plot(tmp_path):
         check=True,
     ).stdout
     res = json.loads(out)
-    assert res["trials"] == 2 and len(res["experiments"]) == 5
+    assert res["trials"] == 1 and len(res["experiments"]) == 5
     assert png.stat().st_size > 10_000
+
+
+def test_instructions_of_a_region_repeat_exactly_under_callgrind():
+    # The smallest run: experiment 1 at 256 pages, twice in each mode.
+    res = ex.instructions(scale=1 / 8192, repeats=2, keys=("1",), progress=False)
+    e = res["experiments"][0]
+    for mode in ("zsmalloc", "consumer"):
+        ir = e["modes"][mode]["instructions"]
+        # Repeatable within 0.01 % (what varies is libc's memcpy on buffers Python aligned).
+        assert min(ir) > 100_000 and (max(ir) - min(ir)) / min(ir) <= 1e-4, (mode, ir)
+        assert 0 < e["modes"][mode]["mem_instructions"][0] < ir[0]
+    assert "Δ without mem*" in ex.format_instructions(res)

@@ -207,7 +207,26 @@ def experiments(args: argparse.Namespace) -> int:
 
     from . import experiments as ex
 
-    res = ex.run(scale=args.scale, trials=args.trials, progress=not args.quiet, plot=args.plot)
+    if args.metric == "callgrind":
+        cg = ex.instructions(scale=args.scale or 1 / 2048, repeats=args.repeats, progress=not args.quiet)
+        print(json.dumps(cg, indent=2) if args.json else ex.format_instructions(cg))
+        return 0
+    args.scale = args.scale or 1 / 16
+    secs, mib = ex.estimate(args.scale, args.trials, args.processes)
+    if not args.quiet:
+        print(
+            f"estimated: about {secs:.0f} s and {mib:.0f} MiB of memory "
+            f"(scale {args.scale:g}, {args.processes} processes x {args.trials} trials)",
+            file=sys.stderr,
+        )
+    res = ex.run(
+        scale=args.scale,
+        trials=args.trials,
+        progress=not args.quiet,
+        plot=args.plot,
+        processes=args.processes,
+        seed=args.seed,
+    )
     if args.json:
         print(json.dumps(res, indent=2, default=str))
     else:
@@ -297,10 +316,28 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument(
         "--scale",
         type=_scale,
-        default=1 / 16,
-        help="fraction of the seed's sizes (1 = 2 GB in a 1 GB cgroup)",
+        default=None,
+        help="fraction of the seed's sizes (1 = 2 GB in a 1 GB cgroup); default 1/16, or 1/2048 "
+        "with --metric callgrind",
     )
-    e.add_argument("--trials", type=_int_in(1, what="trials"), default=5)
+    e.add_argument(
+        "--trials", type=_int_in(1, what="trials"), default=2, help="rounds per worker process"
+    )
+    e.add_argument(
+        "--processes",
+        type=_int_in(1, 64, "processes"),
+        default=5,
+        help="fresh worker processes per experiment (each: a warm-up, then the rounds)",
+    )
+    e.add_argument("--seed", type=_int_in(0, what="the seed"), default=1, help="order and CIs")
+    e.add_argument(
+        "--metric",
+        choices=("time", "callgrind"),
+        default="time",
+        help="time (work counts and CPU time, the default) or callgrind (instructions of each "
+        "timed region under valgrind, at --scale 1/2048 unless given)",
+    )
+    e.add_argument("--repeats", type=_int_in(1, 20, "repeats"), default=2, help="callgrind runs")
     e.add_argument("--json", action="store_true", help="print the results as JSON")
     e.add_argument("--plot", metavar="PNG", help="draw per-node zswap memory and fragmentation")
     e.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -36,6 +36,7 @@
 
 mod kernel_keys;
 mod objcg;
+mod opcount;
 mod page_counter;
 mod registry;
 mod render;
@@ -108,6 +109,8 @@ pub struct Cgroups {
     node: Box<[AtomicI64]>,
     /// Global vm event counters (/proc/vmstat), by item.
     vm_events: Box<[AtomicI64]>,
+    /// The accounting work done so far (`op_counts`).
+    ops: opcount::OpCounts,
 }
 
 impl Cgroups {
@@ -138,6 +141,7 @@ impl Cgroups {
             vm_events: zeroed(reg.len()),
             reg,
             tree: RwLock::new(tree),
+            ops: opcount::OpCounts::default(),
         })
     }
 
@@ -171,11 +175,20 @@ impl Cgroups {
         self.reg.lookup(name)
     }
 
+    /// The accounting work done so far, as `(name, count)` in a fixed order: stat updates per
+    /// level (memcg, lruvec, node), events, page-counter charges and uncharges, objcg charges,
+    /// uncharges, gets and puts, and tree-lock acquisitions. Deterministic for a workload.
+    pub fn op_counts(&self) -> Vec<(&'static str, u64)> {
+        self.ops.snapshot()
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Tree> {
+        opcount::bump(&self.ops.tree_locks, 1);
         self.tree.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Tree> {
+        opcount::bump(&self.ops.tree_locks, 1);
         self.tree.write().unwrap_or_else(|e| e.into_inner())
     }
 

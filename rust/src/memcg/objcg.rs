@@ -17,6 +17,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
+use super::opcount::bump;
 use super::tree::Tree;
 use super::{Cgroups, MemcgId, ObjcgId, StatItem, StatLevel, ROOT_MEMCG};
 
@@ -104,6 +105,7 @@ impl Cgroups {
             if let Some(o) = t.memcgs[a as usize].objcg {
                 let obj = t.objcg(o)?;
                 obj.refcnt.fetch_add(1, Relaxed);
+                bump(&self.ops.objcg_gets, 1);
                 return Ok(Some((o, obj.memcg)));
             }
         }
@@ -113,6 +115,7 @@ impl Cgroups {
     /// Takes a reference to `o`.
     pub fn objcg_get(&self, o: ObjcgId) -> Result<()> {
         self.read().objcg(o)?.refcnt.fetch_add(1, Relaxed);
+        bump(&self.ops.objcg_gets, 1);
         Ok(())
     }
 
@@ -133,6 +136,7 @@ impl Cgroups {
             .refcnt
             .fetch_update(Relaxed, Relaxed, |r| r.checked_sub(n))
             .map_err(|_| ZsError::Cgroup(format!("objcg {o}: reference count underflow")))?;
+        bump(&self.ops.objcg_puts, n);
         if n > 0 && prev == n && !obj.released.swap(true, Relaxed) {
             let mut stock = obj.stock.lock();
             let pages = *stock / self.page_size;
@@ -195,6 +199,7 @@ impl Cgroups {
         force: bool,
     ) -> Result<()> {
         let obj = t.objcg(o)?;
+        bump(&self.ops.obj_charges, 1);
         let mut stock = obj.stock.lock();
         if *stock >= bytes {
             *stock -= bytes;
@@ -218,6 +223,7 @@ impl Cgroups {
 
     fn obj_cgroup_uncharge_locked(&self, t: &Tree, o: ObjcgId, bytes: u64) -> Result<()> {
         let obj = t.objcg(o)?;
+        bump(&self.ops.obj_uncharges, 1);
         self.refill_stock(t, obj.memcg, &mut obj.stock.lock(), bytes);
         Ok(())
     }
@@ -246,6 +252,7 @@ impl Cgroups {
         self.check_deltas(lruvec, &[node])?;
         let t = self.read();
         t.objcg(o)?.refcnt.fetch_add(1, Relaxed);
+        bump(&self.ops.objcg_gets, 1);
         if bytes > 0 {
             self.obj_cgroup_charge_locked(&t, o, bytes, true)?;
         }
@@ -266,6 +273,7 @@ impl Cgroups {
         self.check_deltas(lruvec, node)?;
         let t = self.read();
         let obj = t.objcg(o)?;
+        bump(&self.ops.obj_uncharges, sizes.len() as u64);
         {
             let mut stock = obj.stock.lock();
             for &bytes in sizes {

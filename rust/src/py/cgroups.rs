@@ -114,6 +114,16 @@ impl PyCgroups {
     fn node_vmstat_dict<'py>(&self, py: Python<'py>, nid: usize) -> PyResult<Bound<'py, PyDict>> {
         pairs_dict(py, &self.inner.node_vmstat_map(nid).py_err()?)
     }
+
+    /// The accounting work done so far: stat updates per level (memcg, lruvec, node), events,
+    /// page-counter and objcg charges/uncharges, objcg gets/puts, tree-lock acquisitions.
+    fn op_counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.inner.op_counts() {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
 }
 
 #[pymethods]

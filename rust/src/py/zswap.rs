@@ -296,6 +296,17 @@ impl PyZswap {
     /// The true placement of compressed memory, from the pool's layout, in either accounting
     /// mode: `{(cgroup path, node): slot bytes}` summed over each memcg's objects (not
     /// hierarchical), plus `{node: pool pages}`.
+    /// The pool's work so far: `{"pool_locks": …, "charge_calls": …}`.
+    fn pool_ops(&self) -> std::collections::HashMap<&'static str, u64> {
+        let p = self.inner.pool();
+        [
+            ("pool_locks", p.lock_acquisitions()),
+            ("charge_calls", p.charge_calls()),
+        ]
+        .into_iter()
+        .collect()
+    }
+
     #[allow(clippy::type_complexity)]
     fn placement(&self) -> PyResult<(std::collections::HashMap<(String, usize), i64>, Vec<i64>)> {
         let (per, pages) = self.inner.pool().recount_attribution();

@@ -2,7 +2,6 @@
 //! behind it) seen through one trait, so the reclaim and fault paths do not care which
 //! front-end or accounting mode is configured.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::error::{Result, ZsError};
@@ -116,7 +115,7 @@ impl SwapBackend for crate::zswap::Swap {
 #[derive(Debug)]
 pub struct RamSwap {
     nr_slots: u64,
-    slots: Mutex<HashMap<u64, Option<Box<[u8]>>>>,
+    slots: Mutex<rustc_hash::FxHashMap<u64, Option<Box<[u8]>>>>,
 }
 
 impl RamSwap {
@@ -124,7 +123,7 @@ impl RamSwap {
     pub fn new(nr_slots: u64) -> Self {
         Self {
             nr_slots,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Default::default()),
         }
     }
 

@@ -15,7 +15,6 @@
 //! All machine state sits behind one mutex; the swap layer, the pools and the cgroups have their
 //! own locks, always taken after it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::backend::{SwapBackend, SwapIn};
@@ -123,7 +122,8 @@ impl ProcTable {
 #[derive(Debug, Default)]
 pub(super) struct State {
     pub(super) procs: ProcTable,
-    pub(super) lrus: HashMap<MemcgId, Lru>,
+    /// FxHash: deterministic, so a run's instruction count repeats exactly.
+    pub(super) lrus: rustc_hash::FxHashMap<MemcgId, Lru>,
     pub(super) free_slots: Vec<u64>,
     pub(super) next_slot: u64,
     pub(super) next_token: u64,

@@ -215,6 +215,8 @@ pub struct Pool {
     /// `pool->pages_allocated` — so that `zs_get_total_pages` (zswap's limit check on every
     /// store) takes no lock.
     pages: AtomicU64,
+    /// Acquisitions of the pool lock (the experiments' deterministic cost).
+    locks: AtomicU64,
 }
 
 impl Drop for Pool {
@@ -269,6 +271,7 @@ impl Pool {
                 ..Inner::empty()
             }),
             pages: AtomicU64::new(0),
+            locks: AtomicU64::new(0),
         })
     }
 
@@ -298,7 +301,13 @@ impl Pool {
     }
 
     pub(crate) fn lock(&self) -> LockGuard<'_, Inner> {
+        self.locks.fetch_add(1, Ordering::Relaxed);
         self.inner.lock()
+    }
+
+    /// Acquisitions of the pool lock so far (deterministic for a single-threaded workload).
+    pub fn lock_acquisitions(&self) -> u64 {
+        self.locks.load(Ordering::Relaxed)
     }
 
     fn encode(&self, cell: u32, gen: u16) -> u64 {

@@ -7,7 +7,6 @@
 //! `pool_limit_hit` and sets `reached_full`; otherwise `reached_full` is cleared once `cur ≤ thr`.
 //! The store is refused while `reached_full` holds.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -95,7 +94,7 @@ pub(crate) struct Items {
 pub(crate) struct State {
     pub entries: Entries,
     /// `lruvec->zswap_lruvec_state.nr_disk_swapins`, by (memcg, node).
-    pub disk_swapins: HashMap<(MemcgId, u32), u64>,
+    pub disk_swapins: rustc_hash::FxHashMap<(MemcgId, u32), u64>,
 }
 
 /// A zswap instance: Send + Sync, share it with `Arc`.

@@ -9,7 +9,6 @@
 //! allocated in chunks as bits are first set, so a huge device costs memory only for what it
 //! holds.
 
-use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -93,7 +92,7 @@ pub const MAX_SWAP_SLOTS: u64 = 1 << 50;
 pub struct SwapDevices {
     page_size: usize,
     devs: RwLock<Vec<Arc<SwapFile>>>,
-    swapcache: Mutex<HashSet<SwapSlot>>,
+    swapcache: Mutex<rustc_hash::FxHashSet<SwapSlot>>,
 }
 
 impl SwapDevices {
@@ -102,7 +101,7 @@ impl SwapDevices {
         SwapDevices {
             page_size,
             devs: RwLock::new(Vec::new()),
-            swapcache: Mutex::new(HashSet::new()),
+            swapcache: Mutex::new(Default::default()),
         }
     }
 
