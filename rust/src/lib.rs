@@ -10,6 +10,8 @@
 // The core is safe Rust: every module below is compiled with forbid(unsafe_code); only the
 // binding layer, whose glue pyo3 generates, is exempt.
 #[forbid(unsafe_code)]
+mod batch;
+#[forbid(unsafe_code)]
 pub mod claim;
 #[forbid(unsafe_code)]
 pub mod compress;

@@ -1,8 +1,8 @@
 //! Compaction: move objects out of sparse zspages into dense ones of the same class until no
-//! whole zspage's worth of free slots remains, and free the emptied zspages.
+//! whole zspage's worth of free objects remains, and free the emptied zspages.
 //!
 //! Both eras walk classes from the largest index down and move a source's objects in increasing
-//! slot order, each taking the destination's free-list head. They differ in how sources and
+//! object index order, each taking the destination's free-list head. They differ in how sources and
 //! destinations are chosen (`__zs_compact` in `mm/zsmalloc.c`):
 //! - v6.4+ `__zs_compact`: hold one destination (the fullest zspage) across sources (the
 //!   emptiest) until it is full.
@@ -118,7 +118,7 @@ impl Pool {
         freed
     }
 
-    /// Moves live objects of `src` (increasing slot order) into `dst` (`migrate_zspage`).
+    /// Moves live objects of `src` (increasing object index) into `dst` (`migrate_zspage`).
     /// Returns true when `src` ran out of objects, false when `dst` filled first. v6.4+ checks
     /// after each move and stops on either; v6.3 checks fullness before each move.
     pub(crate) fn migrate_zspage(&self, inner: &mut Inner, src: u32, dst: u32) -> bool {
@@ -127,7 +127,7 @@ impl Pool {
         let mut buf = vec![0u8; size];
         let legacy = self.profile == Profile::Legacy;
         for idx in 0..objs as u32 {
-            let cell = inner.zspages.get(src).slots[idx as usize].handle;
+            let cell = inner.zspages.get(src).headers[idx as usize].cell;
             if cell == NONE {
                 continue;
             }
@@ -145,13 +145,13 @@ impl Pool {
                 .unwrap_or(NONE);
             if o != NONE {
                 // Patch 10: stats leave the old layout; the pointer moves; no (un)charge.
-                self.mod_slot_stats(inner, src, idx, o, -1);
+                self.mod_obj_stats(inner, src, idx, o, -1);
                 inner.zspages.get_mut(src).objcgs[idx as usize] = NONE;
             }
             let new_idx = inner.zspages.get_mut(dst).pop_free(cell);
             if o != NONE {
                 inner.zspages.get_mut(dst).objcgs[new_idx as usize] = o;
-                self.mod_slot_stats(inner, dst, new_idx, o, 1);
+                self.mod_obj_stats(inner, dst, new_idx, o, 1);
             }
             let to = new_idx as usize * size;
             inner.zspages.get_mut(dst).data[to..to + size].copy_from_slice(&buf);

@@ -1,4 +1,4 @@
-//! Size-class geometry: which slot size, how many pages and objects per zspage, which classes
+//! Size-class geometry: which object size, how many pages and objects per zspage, which classes
 //! merge, and where the huge class begins.
 //!
 //! Everything derives from the page size, the class delta and the chain size, so that one process
@@ -52,7 +52,7 @@ impl ChainRule {
 pub struct ClassGeometry {
     /// Nominal index `i` (size `min + i * delta`, clamped to the page size).
     pub index: usize,
-    /// Slot size in bytes, header included.
+    /// Object size in bytes, header included (`size_class.size`).
     pub size: usize,
     /// Pages per zspage.
     pub pages_per_zspage: usize,
@@ -73,7 +73,7 @@ pub struct Geometry {
     pub chain_size: usize,
     /// Spacing between nominal classes (`ZS_SIZE_CLASS_DELTA`).
     pub class_delta: usize,
-    /// Smallest slot (`ZS_MIN_ALLOC_SIZE`).
+    /// Smallest object (`ZS_MIN_ALLOC_SIZE`).
     pub min_alloc_size: usize,
     /// The rule that chose pages per zspage.
     pub rule: ChainRule,
@@ -197,7 +197,7 @@ impl Geometry {
         self.classes.iter().filter(|c| c.rep == c.index)
     }
 
-    /// The nominal index `zs_malloc` looks up for a slot of `size` bytes (header included).
+    /// The nominal index `zs_malloc` looks up for an object of `size` bytes (header included).
     pub fn size_index(&self, size: usize) -> usize {
         let idx = if size <= self.min_alloc_size {
             0

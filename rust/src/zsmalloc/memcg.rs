@@ -3,12 +3,12 @@
 //!
 //! `Accounting::Zsmalloc` (the series):
 //! - every zspage carries `objcgs[objs_per_zspage]`; writing an object with an objcg stores it,
-//!   takes a reference for the stored pointer and force-charges `class.size` — the slot, not the
+//!   takes a reference for the stored pointer and force-charges `class.size` — the whole object, not the
 //!   compressed length (patch 07);
-//! - the (memcg, node) lruvec counters get the slot's bytes split by the nodes of its one or two
+//! - the (memcg, node) lruvec counters get the object's `class.size` bytes split by the nodes of its one or two
 //!   pages: first node `PAGE_SIZE − off` compressed and `floor(PAGE_SIZE × that / size)`
 //!   uncompressed, the second node the exact remainders (patch 09); node vmstat counts
-//!   uncompressed objects (1 each, on the slot's first page's node) and compressed *pages*
+//!   uncompressed objects (1 each, on the node of the object's first page) and compressed *pages*
 //!   (every frame backing the pool's zspages, whoever owns the objects);
 //! - compaction (patch 10) and page migration (patch 11) move statistics from the old layout
 //!   to the new one and never charge, uncharge, or touch references.
@@ -114,15 +114,15 @@ pub struct Attribution {
     pub objcg: ObjcgId,
     /// Node.
     pub nid: usize,
-    /// Compressed bytes (slot bytes on the node).
+    /// Compressed bytes (the object's `class.size` bytes on the node).
     pub compressed: i64,
     /// Uncompressed bytes (the floor-rule share of PAGE_SIZE).
     pub uncompressed: i64,
-    /// Objects whose slot starts on the node (node `zswapped` count).
+    /// Objects that start on the node (node `zswapped` count).
     pub first_page_objects: i64,
 }
 
-/// One (node, compressed bytes, uncompressed bytes) share of an object's slot.
+/// One (node, compressed bytes, uncompressed bytes) share of an object.
 type Share = (usize, i64, i64);
 
 /// Uncharges of objects freed together under the pool lock (a batch of exclusive reads),
@@ -185,8 +185,8 @@ fn ok<T>(r: Result<T>) -> T {
 }
 
 impl Pool {
-    /// The node shares of slot `idx` of zspage `zid` under the current layout (patch 09).
-    pub(crate) fn slot_shares(&self, inner: &Inner, zid: u32, idx: u32) -> [Option<Share>; 2] {
+    /// The node shares of object `idx` of zspage `zid` under the current layout (patch 09).
+    pub(crate) fn obj_shares(&self, inner: &Inner, zid: u32, idx: u32) -> [Option<Share>; 2] {
         let z = inner.zspages.get(zid);
         let size = inner.classes[z.class as usize].size;
         let page = self.geom.page_size;
@@ -212,11 +212,11 @@ impl Pool {
     /// Adds (`sign` = 1) or removes (−1) an object's statistics — lruvec split and node
     /// uncompressed count — without charging: what write/free do besides the charge, and all
     /// that compaction and page migration do.
-    pub(crate) fn mod_slot_stats(&self, inner: &Inner, zid: u32, idx: u32, o: ObjcgId, sign: i64) {
+    pub(crate) fn mod_obj_stats(&self, inner: &Inner, zid: u32, idx: u32, o: ObjcgId, sign: i64) {
         let Accounting::Zsmalloc(p) = &self.acct else {
             return;
         };
-        let shares = self.slot_shares(inner, zid, idx);
+        let shares = self.obj_shares(inner, zid, idx);
         for (nid, comp, unc) in shares.into_iter().flatten() {
             ok(p.cgroups
                 .mod_objcg_lruvec_state(o, nid, p.compressed, sign * comp));
@@ -227,9 +227,9 @@ impl Pool {
         ok(p.cgroups.mod_node_state(first, p.uncompressed, sign));
     }
 
-    /// `mod_slot_stats`'s updates as one list, for the fused charge/uncharge calls: the
+    /// `mod_obj_stats`'s updates as one list, for the fused charge/uncharge calls: the
     /// lruvec deltas (up to two nodes × two items) and the node uncompressed count.
-    fn slot_deltas(
+    fn obj_deltas(
         &self,
         p: &MemcgParams,
         inner: &Inner,
@@ -237,7 +237,7 @@ impl Pool {
         idx: u32,
         sign: i64,
     ) -> ([ObjStatDelta; 4], usize, ObjStatDelta) {
-        let shares = self.slot_shares(inner, zid, idx);
+        let shares = self.obj_shares(inner, zid, idx);
         let mut out = [(0, p.compressed, 0); 4];
         let mut n = 0;
         for (nid, comp, unc) in shares.into_iter().flatten() {
@@ -298,7 +298,7 @@ impl Pool {
             Ok(())
         } else {
             Err(ZsError::Cgroup(format!(
-                "object in slot {} is already owned by another cgroup",
+                "object {} of its zspage is already owned by another cgroup",
                 h.idx
             )))
         }
@@ -311,8 +311,8 @@ impl Pool {
             Accounting::Zsmalloc(p) => {
                 let size = inner.classes[inner.zspages.get(h.zspage).class as usize].size;
                 // Reference for the stored pointer first, then the forced charge (v3 review),
-                // then `mod_slot_stats`: one call, so one tree lock.
-                let (d, n, node) = self.slot_deltas(p, inner, h.zspage, h.idx, 1);
+                // then `mod_obj_stats`: one call, so one tree lock.
+                let (d, n, node) = self.obj_deltas(p, inner, h.zspage, h.idx, 1);
                 p.cgroups
                     .charge_objcg_object(o, size as u64, &d[..n], node)?;
                 inner.zspages.get_mut(h.zspage).objcgs[h.idx as usize] = o;
@@ -366,9 +366,9 @@ impl Pool {
     }
 
     /// Reverses `charge_cell` when the object is freed (`obj_free` / `zswap_entry_free`):
-    /// uncharge from the current layout, drop the pointer's reference, clear the slot. In a
+    /// uncharge from the current layout, drop the pointer's reference, clear the owner. In a
     /// memcg-aware pool the memcg side goes to `batch`, applied by `flush_uncharges`; the
-    /// layout side (the slot's owner) is cleared now. Before the series, it is immediate.
+    /// layout side (the object's owner) is cleared now. Before the series, it is immediate.
     pub(crate) fn uncharge_cell(&self, inner: &mut Inner, cell: u32, batch: &mut UnchargeBatch) {
         let o = self.cell_objcg(inner, cell);
         if o == NONE {
@@ -379,8 +379,8 @@ impl Pool {
             Accounting::None => {}
             Accounting::Zsmalloc(p) => {
                 let size = inner.classes[inner.zspages.get(h.zspage).class as usize].size;
-                // obj_cgroup_uncharge, mod_slot_stats(−1), objcg_put: one call, one tree lock.
-                let (d, n, node) = self.slot_deltas(p, inner, h.zspage, h.idx, -1);
+                // obj_cgroup_uncharge, mod_obj_stats(−1), objcg_put: one call, one tree lock.
+                let (d, n, node) = self.obj_deltas(p, inner, h.zspage, h.idx, -1);
                 batch.add(o, size as u64, &d[..n], node);
                 inner.zspages.get_mut(h.zspage).objcgs[h.idx as usize] = NONE;
             }
@@ -424,8 +424,8 @@ impl Pool {
     }
 
     /// The true placement recomputed from the layout, in either accounting mode: for every
-    /// objcg owning objects, per node, slot bytes, the floor-rule share of PAGE_SIZE, and objects
-    /// whose slot starts there; and per node, the pages backing zspages. Tests compare it with
+    /// objcg owning objects, per node, `class.size` bytes, the floor-rule share of PAGE_SIZE, and objects
+    /// that start there; and per node, the pages backing zspages. Tests compare it with
     /// the series' counters; experiments compare it with what each mode can report.
     pub fn recount_attribution(&self) -> (Vec<Attribution>, Vec<i64>) {
         let inner = self.lock();
@@ -448,7 +448,7 @@ impl Pool {
             if o == NONE {
                 continue;
             }
-            let shares = self.slot_shares(&inner, h.zspage, h.idx);
+            let shares = self.obj_shares(&inner, h.zspage, h.idx);
             for (k, (nid, c, u)) in shares.into_iter().flatten().enumerate() {
                 let e = per.entry((o, nid)).or_default();
                 e.0 += c;

@@ -1,7 +1,7 @@
 //! Page migration (`zs_page_migrate`): one frame of a zspage moves to a new frame, possibly on
 //! another NUMA node. The bytes move with the frame (they stay at their place in the zspage's
 //! buffer, which is what the kernel's copy to the new page amounts to); handles stay valid
-//! because they name a (zspage, slot), never a frame. Objects that merely end in the moved page are untouched, as in
+//! because they name a (zspage, object index), never a frame. Objects that merely end in the moved page are untouched, as in
 //! the kernel, which rewrites only the handles of objects that start in it.
 
 use super::pool::Pool;
@@ -20,9 +20,9 @@ impl Pool {
         })?;
         let new = self.mem.alloc_page_on(to_node)?;
         // Patch 11: objects with bytes on this page leave the old split and join the new one.
-        let owned = self.owned_slots_on_page(&inner, zid, page as usize);
+        let owned = self.owned_objs_on_page(&inner, zid, page as usize);
         for &(idx, o) in &owned {
-            self.mod_slot_stats(&inner, zid, idx, o, -1);
+            self.mod_obj_stats(&inner, zid, idx, o, -1);
         }
         let z = inner.zspages.get_mut(zid);
         let new_pfn = new.pfn;
@@ -32,15 +32,15 @@ impl Pool {
         self.mod_node_pages(old.nid, -1);
         self.mod_node_pages(to_node, 1);
         for &(idx, o) in &owned {
-            self.mod_slot_stats(&inner, zid, idx, o, 1);
+            self.mod_obj_stats(&inner, zid, idx, o, 1);
         }
         self.mem.free_page(old);
         Ok(new_pfn)
     }
 
-    /// Live slots with an owner whose bytes touch page `page` of zspage `zid`: those starting
+    /// Live objects with an owner whose bytes touch page `page` of zspage `zid`: those starting
     /// in it and the one spilling in from the previous page.
-    fn owned_slots_on_page(
+    fn owned_objs_on_page(
         &self,
         inner: &super::pool::Inner,
         zid: u32,

@@ -2,8 +2,8 @@
 //!
 //! Design, following `mm/zsmalloc.c`:
 //! - Objects are grouped by size into classes spaced `class_delta` apart (16 bytes at 4 KiB
-//!   pages). A class stores objects in zspages: chains of 1..=`chain_size` frames holding slots
-//!   back to back, so a slot may span two frames — possibly on two NUMA nodes. The frames
+//!   pages). A class stores objects in zspages: chains of 1..=`chain_size` frames holding objects
+//!   back to back, so an object may span two frames — possibly on two NUMA nodes. The frames
 //!   are numbers with nodes (`mem::PageRef`); their bytes are one buffer per zspage, so a
 //!   spanning object is still one slice to read or write.
 //! - Neighbouring classes with the same (pages, objects) per zspage merge into the largest; a
@@ -20,8 +20,8 @@
 //!
 //! Invariants (checked by `Pool::check_invariants` after every step in the property tests):
 //! every zspage is on exactly the list its use calls for; per-class `obj_allocated`/`obj_used`
-//! and the pool's `pages_allocated` equal a recount; every live handle names a slot whose back
-//! pointer names it; every byte written reads back identical.
+//! and the pool's `pages_allocated` equal a recount; every live handle names an object whose header
+//! names its cell; every byte written reads back identical.
 
 mod compact;
 pub mod geometry;

@@ -201,36 +201,14 @@ impl Pool {
                         .unwrap_or_else(|| &zeros[..shared.handles[c as usize].len as usize])
                 })
                 .collect();
-            let per = handles.len().div_ceil(threads.clamp(1, 64)).max(1);
-            let f = &f;
-            let run = |(srcs, outs, oks): (&[&[u8]], &mut [&mut [u8]], &mut [bool])| {
-                for ((src, out), ok) in srcs.iter().zip(outs.iter_mut()).zip(oks.iter_mut()) {
-                    *ok = f(src, out);
-                }
-            };
-            // Each run is taken by whoever gets to it first: its thread, or this one once it
-            // has started the others (so a thread the system refuses costs speed, not a panic).
-            let parts: Vec<std::sync::Mutex<Option<_>>> = srcs
+            let per = crate::batch::part_len(handles.len(), threads);
+            let parts = srcs
                 .chunks(per)
                 .zip(outs.chunks_mut(per))
-                .zip(oks.chunks_mut(per))
-                .map(|((a, b), c)| std::sync::Mutex::new(Some((a, b, c))))
-                .collect();
-            let take = |p: &std::sync::Mutex<Option<_>>| {
-                p.lock().unwrap_or_else(|e| e.into_inner()).take()
-            };
-            std::thread::scope(|s| {
-                for part in parts.iter().skip(1) {
-                    let _ = std::thread::Builder::new().spawn_scoped(s, || {
-                        if let Some(p) = take(part) {
-                            run(p);
-                        }
-                    });
-                }
-                for part in &parts {
-                    if let Some(p) = take(part) {
-                        run(p);
-                    }
+                .zip(oks.chunks_mut(per));
+            crate::batch::run_parts(parts, |((srcs, outs), oks)| {
+                for ((src, out), ok) in srcs.iter().zip(outs.iter_mut()).zip(oks.iter_mut()) {
+                    *ok = f(src, out);
                 }
             });
         }

@@ -3,7 +3,7 @@
 //!
 //! One mutex guards a pool's state. The kernel splits it (pool rwlock, class spinlocks, zspage
 //! locks) for concurrency across CPUs; a user-space pool gets its throughput from batch calls
-//! that take the lock once, and the simulated outcome — which slot, which zspage, which page —
+//! that take the lock once, and the simulated outcome — which object, which zspage, which page —
 //! does not depend on the lock layout.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -557,7 +557,7 @@ impl Pool {
         self.free_cells(inner, std::iter::once(cell));
     }
 
-    /// The one free path: each object's slot is freed at once (`obj_free`, fullness, empty
+    /// The one free path: each object is freed at once (`obj_free`, fullness, empty
     /// zspages), its memcg uncharge deferred to a batch that is applied with one call per
     /// objcg when the last object is done (or on a panic part way).
     pub(crate) fn free_cells(&self, inner: &mut Inner, cells: impl Iterator<Item = u32>) {
@@ -574,7 +574,7 @@ impl Pool {
     }
 
     fn free_one(&self, inner: &mut Inner, cell: u32, uncharges: &mut UnchargeBatch) {
-        // obj_free: the owner is uncharged from the current layout before the slot is freed.
+        // obj_free: the owner is uncharged from the current layout before the object is freed.
         self.uncharge_cell(inner, cell, uncharges);
         let HandleCell {
             zspage: zid, idx, ..
@@ -597,7 +597,7 @@ impl Pool {
         }
     }
 
-    /// Chain byte offset of a slot's payload.
+    /// Chain byte offset of an object's payload.
     pub(crate) fn payload_start(&self, class: &ClassState, idx: u32) -> usize {
         idx as usize * class.size + if class.huge { 0 } else { HANDLE_SIZE }
     }

@@ -20,11 +20,11 @@ pub enum Profile {
 
 /// Legacy group numbers (the v6.3 `enum fullness_group` order).
 pub const LEGACY_EMPTY: usize = 0;
-/// Legacy: `inuse <= 3/4` of the slots.
+/// Legacy: `inuse <= 3/4` of the objects.
 pub const LEGACY_ALMOST_EMPTY: usize = 1;
 /// Legacy: more than 3/4 used, not full.
 pub const LEGACY_ALMOST_FULL: usize = 2;
-/// Legacy: every slot used.
+/// Legacy: every object used.
 pub const LEGACY_FULL: usize = 3;
 
 /// Current: the empty group (`ZS_INUSE_RATIO_0`).

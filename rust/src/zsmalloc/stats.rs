@@ -12,11 +12,11 @@ use crate::mem::Pfn;
 pub struct ClassRow {
     /// Class index.
     pub class: usize,
-    /// Slot size.
+    /// Object size (`size_class.size`).
     pub size: usize,
     /// Zspages per printed fullness column, in column order (`Profile::group_columns`).
     pub groups: Vec<u64>,
-    /// Slots in all zspages of the class.
+    /// Objects (free or live) in all zspages of the class.
     pub obj_allocated: u64,
     /// Live objects.
     pub obj_used: u64,
@@ -37,7 +37,7 @@ pub struct PoolStats {
     pub pages_compacted: u64,
     /// Live objects.
     pub objs_used: u64,
-    /// Slots in all zspages.
+    /// Objects (free or live) in all zspages.
     pub objs_allocated: u64,
     /// Sum of live objects' requested lengths.
     pub bytes_requested: u64,
@@ -58,9 +58,9 @@ pub struct ZspageInfo {
     pub inuse: usize,
     /// Frames and their nodes, chain order.
     pub pages: Vec<(Pfn, usize)>,
-    /// Free slots, free-list order from the head.
+    /// Free objects, free-list order from the head.
     pub free_list: Vec<u32>,
-    /// Owner objcg per slot in a memcg-aware pool (empty otherwise).
+    /// Owner objcg per object in a memcg-aware pool (empty otherwise).
     pub objcgs: Vec<Option<u32>>,
 }
 
@@ -165,7 +165,7 @@ impl Pool {
                 }
                 for id in ids {
                     let z = inner.zspages.get(id);
-                    let live = z.slots.iter().filter(|s| s.handle != NONE).count();
+                    let live = z.headers.iter().filter(|h| h.cell != NONE).count();
                     if z.class as usize != ci
                         || z.fullness as usize != g
                         || live != z.inuse as usize
@@ -180,8 +180,8 @@ impl Pool {
                     let mut free = 0;
                     let mut f = z.freeobj;
                     while f != NONE {
-                        if z.slots[f as usize].handle != NONE || free > c.objs_per_zspage {
-                            return Err(format!("zspage {id}: free list holds a live slot"));
+                        if z.headers[f as usize].cell != NONE || free > c.objs_per_zspage {
+                            return Err(format!("zspage {id}: free list holds a live object"));
                         }
                         free += 1;
                         f = z.next_free(f);
@@ -191,16 +191,18 @@ impl Pool {
                         || z.data.len() != c.pages_per_zspage * self.geom.page_size
                     {
                         return Err(format!(
-                            "zspage {id}: {free} free + {live} live slots, {} frames, {} bytes",
+                            "zspage {id}: {free} free + {live} live objects, {} frames, {} bytes",
                             z.frames.len(),
                             z.data.len()
                         ));
                     }
-                    for (s, h) in z.slots.iter().map(|s| s.handle).enumerate() {
+                    for (s, h) in z.headers.iter().map(|h| h.cell).enumerate() {
                         if h != NONE {
                             let cell = inner.handles[h as usize];
                             if !cell.live || cell.zspage != id || cell.idx as usize != s {
-                                return Err(format!("zspage {id} slot {s}: handle cell disagrees"));
+                                return Err(format!(
+                                    "zspage {id} object {s}: handle cell disagrees"
+                                ));
                             }
                         }
                     }

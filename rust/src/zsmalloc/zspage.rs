@@ -1,10 +1,10 @@
-//! A zspage: a chain of frames holding same-size slots back to back, its slot free list, and its
+//! A zspage: a chain of frames holding same-size objects back to back, its free-object list, and its
 //! place in a fullness list; plus the intrusive doubly linked fullness lists themselves.
 //!
-//! The kernel keeps the free-list link and the handle in each slot's 8-byte header; here they
-//! live in side arrays (`links`, `handles`) so that scanning for live objects (compaction,
-//! migration) never parses payload bytes. The slot's byte position — and hence which frame, and
-//! which node, holds which byte of an object — is exactly the kernel's: slot `k` starts at byte
+//! The kernel keeps the free-list link and the handle in each object's 8-byte header (`struct
+//! link_free`); here they live in a side array (`headers`) so that scanning for live objects (compaction,
+//! migration) never parses payload bytes. The object's byte position — and hence which frame, and
+//! which node, holds which byte of an object — is exactly the kernel's: object `k` starts at byte
 //! `k * size` of the chain and its payload 8 bytes later unless the class is huge.
 //!
 //! The chain's bytes are one buffer, page after page, while its frames are numbers with nodes
@@ -14,10 +14,10 @@
 
 use crate::mem::PageRef;
 
-/// "No index" marker for slots, zspages and list ends.
+/// "No index" marker for objects, zspages and list ends.
 pub const NONE: u32 = u32::MAX;
 
-/// One zspage. The malloc/free path touches the scalars and `slots`, list moves touch the
+/// One zspage. The malloc/free path touches the scalars and `headers`, list moves touch the
 /// neighbours' `prev`/`next`: with 200 000 live objects these records miss the cache, so the hot
 /// fields come first (`repr(C)` keeps the order) and the record is line-aligned, making each of
 /// those accesses one cache line.
@@ -30,36 +30,37 @@ pub struct Zspage {
     pub fullness: u8,
     /// Live objects.
     pub inuse: u32,
-    /// Head of the free-slot list (`NONE` when full).
+    /// Head of the free-object list (`NONE` when full; the kernel's `freeobj`).
     pub freeobj: u32,
-    /// Slots from here on have not been handed out in this zspage's life: the free list ends
+    /// Objects from here on have not been handed out in this zspage's life: the free list ends
     /// with them in index order (`fresh`, `fresh + 1`, …), so their links are implied instead
     /// of written when the zspage is built. Pushes only ever go on the head, so that tail stays
-    /// intact and every slot below `fresh` that is free carries an explicit link.
+    /// intact and every object below `fresh` that is free carries an explicit link.
     pub fresh: u32,
     /// Fullness-list neighbours (zspage ids).
     pub prev: u32,
     /// See `prev`.
     pub next: u32,
-    /// Per slot: free-list successor and owning handle, side by side so that one cache line
-    /// serves both (the kernel keeps both in the slot's 8-byte header).
-    pub slots: Vec<Slot>,
+    /// Per object: free-list successor and owning handle cell, side by side so that one cache
+    /// line serves both (the kernel keeps both in the object's 8-byte header).
+    pub headers: Vec<ObjHeader>,
     /// The chain of frames, first page first.
     pub frames: Vec<PageRef>,
     /// The chain's bytes: page `p` is `data[p * PAGE_SIZE..(p + 1) * PAGE_SIZE]`.
     pub data: Vec<u8>,
-    /// Owner of each slot's object in a memcg-aware pool (`NONE`: free slot or no cgroup);
+    /// Owner of each object in a memcg-aware pool (`NONE`: free object or no cgroup);
     /// empty in other pools, which carry no array (patch 04).
     pub objcgs: Vec<u32>,
 }
 
-/// Bookkeeping of one slot.
+/// The header of one object (`struct link_free`): a free-list link while free, the handle
+/// while allocated.
 #[derive(Debug, Clone, Copy)]
-pub struct Slot {
+pub struct ObjHeader {
     /// Free-list successor while free (`NONE` ends the list).
     pub link: u32,
-    /// Handle cell of the live object, `NONE` while free.
-    pub handle: u32,
+    /// Handle cell of the live object (the cell index its handle names), `NONE` while free.
+    pub cell: u32,
 }
 
 impl Zspage {
@@ -74,16 +75,16 @@ impl Zspage {
             next: NONE,
             frames: Vec::new(),
             data: Vec::new(),
-            slots: Vec::new(),
+            headers: Vec::new(),
             objcgs: Vec::new(),
         }
     }
 
-    /// Re-initialises this record for a new zspage of `objs` slots whose free list runs
-    /// 0 → 1 → … → objs − 1 (`init_zspage`; the kernel's extra partial tail slot is never handed
+    /// Re-initialises this record for a new zspage of `objs` objects whose free list runs
+    /// 0 → 1 → … → objs − 1 (`init_zspage`; the kernel's extra partial tail object is never handed
     /// out, so it is left off), all of it the implied `fresh` tail. The vectors keep their
-    /// capacity from an earlier life; a dead zspage's slots are all free (handle `NONE`), so
-    /// only slots beyond its old count need writing.
+    /// capacity from an earlier life; a dead zspage's objects are all free (cell `NONE`), so
+    /// only headers beyond its old count need writing.
     fn init(&mut self, class: u16, objs: usize, data: Vec<u8>, memcg_aware: bool) {
         self.data = data;
         self.class = class;
@@ -93,13 +94,13 @@ impl Zspage {
         self.fresh = 0;
         self.prev = NONE;
         self.next = NONE;
-        debug_assert!(self.slots.iter().all(|s| s.handle == NONE));
-        self.slots.truncate(objs);
-        self.slots.resize(
+        debug_assert!(self.headers.iter().all(|h| h.cell == NONE));
+        self.headers.truncate(objs);
+        self.headers.resize(
             objs,
-            Slot {
+            ObjHeader {
                 link: NONE,
-                handle: NONE,
+                cell: NONE,
             },
         );
         self.objcgs.clear();
@@ -108,35 +109,35 @@ impl Zspage {
         }
     }
 
-    /// The free-list successor of free slot `f`.
+    /// The free-list successor of free object `f`.
     pub fn next_free(&self, f: u32) -> u32 {
         if f < self.fresh {
-            self.slots[f as usize].link
-        } else if (f as usize) + 1 < self.slots.len() {
+            self.headers[f as usize].link
+        } else if (f as usize) + 1 < self.headers.len() {
             f + 1
         } else {
             NONE
         }
     }
 
-    /// Pops the free-list head (`obj_malloc`'s slot choice).
-    pub fn pop_free(&mut self, handle: u32) -> u32 {
+    /// Pops the free-list head (`obj_malloc`'s object choice).
+    pub fn pop_free(&mut self, cell: u32) -> u32 {
         let idx = self.freeobj;
         debug_assert_ne!(idx, NONE, "allocation from a full zspage");
         self.freeobj = self.next_free(idx);
         if idx >= self.fresh {
             self.fresh = idx + 1;
         }
-        self.slots[idx as usize].handle = handle;
+        self.headers[idx as usize].cell = cell;
         self.inuse += 1;
         idx
     }
 
-    /// Pushes a slot on the free-list head (`obj_free`: LIFO).
+    /// Pushes an object on the free-list head (`obj_free`: LIFO).
     pub fn push_free(&mut self, idx: u32) {
-        self.slots[idx as usize] = Slot {
+        self.headers[idx as usize] = ObjHeader {
             link: self.freeobj,
-            handle: NONE,
+            cell: NONE,
         };
         self.freeobj = idx;
         self.inuse -= 1;
@@ -166,7 +167,7 @@ impl Default for ListHead {
 /// destroying zspages — the common case of a churning pool — costs no heap allocation.
 #[derive(Debug, Default)]
 pub struct ZspageSlab {
-    slots: Vec<Zspage>,
+    records: Vec<Zspage>,
     alive: Vec<bool>,
     free_ids: Vec<u32>,
     /// Byte buffers of dead zspages by length (one list per chain length in use), so that a
@@ -176,26 +177,26 @@ pub struct ZspageSlab {
 }
 
 impl ZspageSlab {
-    /// Starts a zspage of class `class` with `objs` slots; the caller pushes its frames into
+    /// Starts a zspage of class `class` with `objs` objects; the caller pushes its frames into
     /// `frames` of the returned id. Returns the id.
     pub fn create(&mut self, class: u16, objs: usize, bytes: usize, memcg_aware: bool) -> u32 {
         let id = match self.free_ids.pop() {
             Some(id) => id,
             None => {
-                self.slots.push(Zspage::empty());
+                self.records.push(Zspage::empty());
                 self.alive.push(false);
-                (self.slots.len() - 1) as u32
+                (self.records.len() - 1) as u32
             }
         };
         // Like a freshly allocated page, a recycled buffer holds whatever it held before;
-        // nothing reads a slot before it is written (unwritten objects read as zeros by flag).
+        // nothing reads an object before it is written (unwritten objects read as zeros by flag).
         let data = self
             .spare
             .iter_mut()
             .find(|(len, _)| *len == bytes)
             .and_then(|(_, list)| list.pop())
             .unwrap_or_else(|| vec![0u8; bytes]);
-        self.slots[id as usize].init(class, objs, data, memcg_aware);
+        self.records[id as usize].init(class, objs, data, memcg_aware);
         self.alive[id as usize] = true;
         id
     }
@@ -203,8 +204,8 @@ impl ZspageSlab {
     /// Ends a zspage's life; its frames are left for the caller to drain first.
     pub fn remove(&mut self, id: u32) {
         debug_assert!(self.alive[id as usize], "removing a dead zspage");
-        debug_assert!(self.slots[id as usize].frames.is_empty());
-        let data = std::mem::take(&mut self.slots[id as usize].data);
+        debug_assert!(self.records[id as usize].frames.is_empty());
+        let data = std::mem::take(&mut self.records[id as usize].data);
         match self.spare.iter_mut().find(|(len, _)| *len == data.len()) {
             Some((_, list)) => list.push(data),
             None => self.spare.push((data.len(), vec![data])),
@@ -216,18 +217,18 @@ impl ZspageSlab {
     /// The zspage with id `id`, which must be live.
     pub fn get(&self, id: u32) -> &Zspage {
         debug_assert!(self.alive[id as usize], "dead zspage id");
-        &self.slots[id as usize]
+        &self.records[id as usize]
     }
 
     /// Mutable access to a live zspage.
     pub fn get_mut(&mut self, id: u32) -> &mut Zspage {
         debug_assert!(self.alive[id as usize], "dead zspage id");
-        &mut self.slots[id as usize]
+        &mut self.records[id as usize]
     }
 
     /// Live zspages with their ids.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Zspage)> {
-        self.slots
+        self.records
             .iter()
             .enumerate()
             .filter(|(i, _)| self.alive[*i])

@@ -22,17 +22,6 @@ use crate::mem::Memory;
 use crate::memcg::{Cgroups, MemcgId, StatItem, StatUnit, ROOT_MEMCG};
 use crate::zsmalloc::{Accounting, Pool, PoolConfig};
 
-/// Batches at least this large are compressed (stores) or decompressed (loads) on several
-/// threads; below it, starting the threads costs more than it saves.
-pub(crate) const PARALLEL_MIN_PAGES: usize = 512;
-
-/// Threads for large batches: the CPUs this process may use, at most 8. Asked once:
-/// `available_parallelism` reads the cgroup's CPU quota files on every call.
-pub(crate) fn workers() -> usize {
-    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |c| c.get().min(8)))
-}
-
 /// How a [`Zswap`] is set up (the module parameters and the simulator's choices).
 #[derive(Clone, Debug)]
 pub struct ZswapConfig {

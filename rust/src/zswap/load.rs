@@ -11,25 +11,36 @@
 //! caller's thread in slot order. A decompression failure counts `decompress_fail`, keeps the
 //! entry and returns `-EIO`. A miss is `-ENOENT` for the caller, who then reads the disk and
 //! records a disk swapin (`zswap_folio_swapin`).
+//!
+//! `Zswap::zswap_load` follows the kernel's `zswap_load` (`mm/zswap.c` of 7.0) for the slots of
+//! one hold; the holds, the thread count and the scratch buffers come from the batch executor
+//! (`crate::batch`), and the parallel decompressions from `Pool::read_free_parallel`, which
+//! runs them on it too.
 
-use std::cell::RefCell;
-
-use super::core::{workers, Zswap, PARALLEL_MIN_PAGES};
+use super::core::{State, Zswap};
 use super::stats::inc;
 use super::{FailPoint, SwapSlot};
+use crate::batch;
 use crate::error::{Errno, Result, ZsError};
-use crate::memcg::{MemcgId, ROOT_MEMCG};
+use crate::memcg::{MemcgId, ObjcgId, ROOT_MEMCG};
 use crate::zsmalloc::READ_FREE_BATCH;
 
-thread_local! {
-    /// The entries a load found and their handles, kept between calls so that loads allocate
-    /// nothing for them.
-    static LOAD_BUF: RefCell<(Vec<Found>, Vec<u64>, Vec<usize>)> =
-        const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+/// A slot a load found: its row in the hold, its entry, and the entry's objcg.
+#[derive(Clone, Copy)]
+struct Found {
+    row: usize,
+    id: u32,
+    objcg: Option<ObjcgId>,
 }
 
-/// A slot a load found: (row in the chunk, entry id, objcg).
-type Found = (usize, u32, Option<u32>);
+/// What one hold of the entry lock found, a load batch's scratch buffer: the entries (and
+/// their zsmalloc handles, in the same order), and the rows of slots listed a second time.
+#[derive(Default)]
+struct Holds {
+    found: Vec<Found>,
+    handles: Vec<u64>,
+    dups: Vec<usize>,
+}
 
 /// Slots loaded under one hold of the entry lock: one `read_free_each` batch. (`read_each`
 /// also serves longer holds: it counts zswpin at the end of every `READ_FREE_BATCH`, before
@@ -43,12 +54,12 @@ const PAR_LOAD_CHUNK: usize = 1024;
 /// zswpin of consecutive loads of one objcg, counted with one call.
 #[derive(Default)]
 struct ZswpinRun {
-    objcg: Option<u32>,
+    objcg: Option<ObjcgId>,
     n: u64,
 }
 
 impl ZswpinRun {
-    fn add(&mut self, zs: &Zswap, objcg: Option<u32>) {
+    fn add(&mut self, zs: &Zswap, objcg: Option<ObjcgId>) {
         if self.n > 0 && self.objcg != objcg {
             self.flush(zs);
         }
@@ -104,7 +115,10 @@ impl Zswap {
     }
 
     /// `load_many` into the caller's `status` (all `Absent` on entry), so that a single load
-    /// allocates nothing.
+    /// allocates nothing: the slots in holds of the entry lock, `LOAD_CHUNK` (64) slots each,
+    /// or `PAR_LOAD_CHUNK` (1024) for a batch large enough to decompress on every core, as the
+    /// kernel's swap-ins run on every CPU that faults (injected failures need the one-thread
+    /// order of decompressions).
     fn load_into(
         &self,
         slots: &[SwapSlot],
@@ -119,72 +133,98 @@ impl Zswap {
                 slots.len()
             )));
         }
+        // zswap_never_enabled()
         if !self.ever_enabled() {
             return Ok(());
         }
-        let (mut found, mut handles, mut dups) =
-            LOAD_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
-        // A large batch decompresses on every core, as the kernel's swap-ins run on every CPU
-        // that faults (injected failures need the one-thread order of decompressions).
-        let threads = if slots.len() >= PARALLEL_MIN_PAGES && self.faults_idle() {
-            workers()
-        } else {
-            1
-        };
+        let threads = batch::threads_for(slots.len(), self.faults_idle());
         let per_hold = if threads > 1 {
             PAR_LOAD_CHUNK
         } else {
             LOAD_CHUNK
         };
-        let chunks = slots
-            .chunks(per_hold)
-            .zip(out.chunks_mut(per_hold * ps))
-            .zip(status.chunks_mut(per_hold));
-        let mut result = Ok(());
-        for ((slots, out), status) in chunks {
-            let mut st = self.lock();
-            found.clear();
-            handles.clear();
-            dups.clear();
-            for (k, &slot) in slots.iter().enumerate() {
-                if let Some(id) = st.entries.lookup(slot) {
-                    let e = st.entries.get_mut(id);
-                    if !std::mem::replace(&mut e.claimed, true) {
-                        found.push((k, id, e.objcg));
-                        handles.push(e.handle);
-                    } else {
-                        dups.push(k);
-                    }
+        batch::with_scratch(
+            |_: &Holds| true,
+            |holds| {
+                let chunks = slots
+                    .chunks(per_hold)
+                    .zip(out.chunks_mut(per_hold * ps))
+                    .zip(status.chunks_mut(per_hold));
+                for ((slots, out), status) in chunks {
+                    self.zswap_load(&mut self.lock(), holds, slots, out, status, threads)?;
                 }
-            }
-            // Threads only for enough work: a mostly absent chunk, or a short tail, reads here.
-            result = if threads > 1 && found.len() >= PARALLEL_MIN_PAGES {
-                self.read_parallel(&found, &handles, out, status, threads)
-            } else {
-                self.read_each(&found, &handles, out, status)
-            };
-            // A slot listed again in the chunk: gone if its first turn loaded it (the load is
-            // exclusive), failed again if that turn failed — never `Absent` while the entry
-            // stays, which would send the caller to a stale disk page.
-            for &k in &dups {
-                let first = found.iter().find(|f| slots[f.0] == slots[k]).map(|f| f.0);
-                if first.is_some_and(|j| status[j] == LoadStatus::Failed) {
-                    status[k] = LoadStatus::Failed;
-                }
-            }
-            for &(k, id, _) in &found {
-                if status[k] == LoadStatus::Loaded {
-                    st.entries.erase(slots[k]);
-                    self.entry_forget(&mut st, id);
+                Ok(())
+            },
+        )
+    }
+
+    /// `zswap_load` (mm/zswap.c) of the slots of one hold of the entry lock: `xa_load` each
+    /// slot (absent: `-ENOENT`, the row stays as it is); `zswap_decompress` each entry found,
+    /// counting `zswpin` on its objcg's memcg (a failure: `-EIO`, the entry stays); then
+    /// `xa_erase` and `zswap_entry_free` for each entry loaded (the load is exclusive). The
+    /// pool frees the loaded objects in the same call that reads them (`zs_free` after
+    /// `zs_obj_read_end`), the rest of `zswap_entry_free` follows here.
+    fn zswap_load(
+        &self,
+        st: &mut State,
+        holds: &mut Holds,
+        slots: &[SwapSlot],
+        out: &mut [u8],
+        status: &mut [LoadStatus],
+        threads: usize,
+    ) -> Result<()> {
+        let Holds {
+            found,
+            handles,
+            dups,
+        } = holds;
+        found.clear();
+        handles.clear();
+        dups.clear();
+        // xa_load; an entry already claimed is a slot listed again in this hold.
+        for (row, &slot) in slots.iter().enumerate() {
+            if let Some(id) = st.entries.lookup(slot) {
+                let e = st.entries.get_mut(id);
+                if !std::mem::replace(&mut e.claimed, true) {
+                    found.push(Found {
+                        row,
+                        id,
+                        objcg: e.objcg,
+                    });
+                    handles.push(e.handle);
                 } else {
-                    st.entries.get_mut(id).claimed = false;
+                    dups.push(row);
                 }
-            }
-            if result.is_err() {
-                break;
             }
         }
-        LOAD_BUF.with(|b| *b.borrow_mut() = (found, handles, dups));
+        // zswap_decompress and ZSWPIN, then zs_free. Threads only for enough work: a mostly
+        // absent hold, or a short tail, decompresses here.
+        let result = if threads > 1 && found.len() >= batch::PARALLEL_MIN {
+            self.read_parallel(found, handles, out, status, threads)
+        } else {
+            self.read_each(found, handles, out, status)
+        };
+        // A slot listed again in the hold: gone if its first turn loaded it (the load is
+        // exclusive), failed again if that turn failed — never `Absent` while the entry
+        // stays, which would send the caller to a stale disk page.
+        for &k in dups.iter() {
+            let first = found
+                .iter()
+                .find(|f| slots[f.row] == slots[k])
+                .map(|f| f.row);
+            if first.is_some_and(|j| status[j] == LoadStatus::Failed) {
+                status[k] = LoadStatus::Failed;
+            }
+        }
+        // xa_erase, zswap_entry_free (the object is freed already).
+        for f in found.iter() {
+            if status[f.row] == LoadStatus::Loaded {
+                st.entries.erase(slots[f.row]);
+                self.entry_forget(st, f.id);
+            } else {
+                st.entries.get_mut(f.id).claimed = false;
+            }
+        }
         result
     }
 
@@ -201,8 +241,8 @@ impl Zswap {
         let mut run = ZswpinRun::default();
         let last = found.len().wrapping_sub(1);
         self.pool.read_free_each(handles, |i, src| {
-            let (k, _, objcg) = found[i];
-            let ok = self.decompress(src, &mut out[k * ps..(k + 1) * ps]);
+            let Found { row, objcg, .. } = found[i];
+            let ok = self.decompress(src, &mut out[row * ps..(row + 1) * ps]);
             if ok {
                 run.add(self, objcg);
             }
@@ -210,7 +250,7 @@ impl Zswap {
             if i == last || i % READ_FREE_BATCH == READ_FREE_BATCH - 1 {
                 run.flush(self);
             }
-            status[k] = if ok {
+            status[row] = if ok {
                 LoadStatus::Loaded
             } else {
                 LoadStatus::Failed
@@ -231,10 +271,7 @@ impl Zswap {
     ) -> Result<()> {
         let ps = self.page_size;
         let mut rows: Vec<Option<&mut [u8]>> = out.chunks_mut(ps).map(Some).collect();
-        let mut outs: Vec<&mut [u8]> = found
-            .iter()
-            .filter_map(|&(k, _, _)| rows[k].take())
-            .collect();
+        let mut outs: Vec<&mut [u8]> = found.iter().filter_map(|f| rows[f.row].take()).collect();
         let oks = self.pool.read_free_parallel(
             handles,
             &mut outs,
@@ -242,14 +279,14 @@ impl Zswap {
             |src, dst| self.decompress(src, dst),
             |oks| {
                 let mut run = ZswpinRun::default();
-                for (&(_, _, objcg), _) in found.iter().zip(oks).filter(|(_, &ok)| ok) {
-                    run.add(self, objcg);
+                for (f, _) in found.iter().zip(oks).filter(|(_, &ok)| ok) {
+                    run.add(self, f.objcg);
                 }
                 run.flush(self);
             },
         )?;
-        for (&(k, _, _), ok) in found.iter().zip(oks) {
-            status[k] = if ok {
+        for (f, ok) in found.iter().zip(oks) {
+            status[f.row] = if ok {
                 LoadStatus::Loaded
             } else {
                 LoadStatus::Failed

@@ -1,5 +1,9 @@
-//! The store path (`zswap_store` → `zswap_store_page` → `zswap_compress`), for single pages,
-//! batches of independent pages and large folios.
+//! The store path (`zswap_store` → `zswap_store_page` → `zswap_compress`, `mm/zswap.c` of
+//! 7.0), for single pages, batches of independent pages and large folios.
+//!
+//! This file holds the kernel's per-folio and per-page rules over a small context
+//! (`StoreCtx`); how a batch is cut into chunks, compressed on worker threads and given
+//! scratch buffers is the batch executor's (`crate::batch::run_chunked`).
 //!
 //! Compression runs first, outside the entry lock, into one packed buffer; the rest — limit
 //! checks, reject counters, zs_malloc, publication, charging, LRU — runs under the lock in the
@@ -12,38 +16,21 @@
 //! freed (uncharged), then the new one is charged. A failed store frees whatever entries the
 //! folio's slots held, so writeback can never overwrite newer data on disk.
 
-use std::cell::RefCell;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::core::{workers, State, Zswap, PARALLEL_MIN_PAGES};
+use super::core::{State, Zswap};
 use super::entry::Entry;
 use super::shrink::ShrinkMemcg;
 use super::stats::{gauge_add, inc};
 use super::{FailPoint, RejectReason, StoreResult, SwapSlot};
+use crate::batch;
 use crate::error::{Errno, Result, ZsError};
 use crate::memcg::{MemcgId, ObjcgId, ROOT_MEMCG};
 use crate::zsmalloc::MallocWriteError;
 
-thread_local! {
-    /// Compressed pages of the store in flight on this thread, kept between calls so that a
-    /// page-at-a-time store allocates nothing for them.
-    static STORE_BUF: RefCell<(Vec<u8>, Vec<Compressed>)> =
-        const { RefCell::new((Vec::new(), Vec::new())) };
-}
-
-/// Largest scratch buffer a thread keeps between calls (bigger batches allocate their own).
+/// Largest compressed-pages buffer a thread keeps between calls (bigger batches allocate their
+/// own).
 const KEEP_BUF: usize = 1 << 20;
-
-/// Sends the "a worker panicked" marker (chunk `usize::MAX`) when dropped by a panic.
-struct PanicSignal<'a, T: Default>(&'a std::sync::mpsc::Sender<(usize, T)>);
-
-impl<T: Default> Drop for PanicSignal<'_, T> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let _ = self.0.send((usize::MAX, T::default()));
-        }
-    }
-}
 
 /// Batches are compressed and stored this many pages at a time, so the compressed buffer stays
 /// small and hot in cache instead of growing to the whole batch's size.
@@ -51,6 +38,96 @@ const STORE_CHUNK: usize = 256;
 
 /// A page's compression: `Ok((offset in the packed buffer, dlen))` or the compressor's errno.
 type Compressed = std::result::Result<(usize, usize), Errno>;
+
+/// The compressed pages of a chunk or folio: the outputs back to back in `packed`, and per page
+/// its place there or the compressor's errno. A batch's scratch buffer.
+#[derive(Default)]
+struct Compressions {
+    packed: Vec<u8>,
+    places: Vec<Compressed>,
+}
+
+impl Compressions {
+    /// Page `k`'s compressed bytes, or the compressor's errno.
+    fn page(&self, k: usize) -> std::result::Result<&[u8], Errno> {
+        self.places[k].map(|(off, len)| &self.packed[off..off + len])
+    }
+}
+
+/// Pages to store, each at its slot, with their compressions.
+#[derive(Clone, Copy)]
+struct Pages<'a> {
+    slots: &'a [SwapSlot],
+    /// `slots.len()` pages of PAGE_SIZE bytes.
+    data: &'a [u8],
+    comp: &'a Compressions,
+    /// Index in `comp` of the first page.
+    first: usize,
+    page_size: usize,
+}
+
+impl<'a> Pages<'a> {
+    /// Page `k`: its slot, its bytes, its compression.
+    fn page(&self, k: usize) -> (SwapSlot, &'a [u8], std::result::Result<&'a [u8], Errno>) {
+        let ps = self.page_size;
+        (
+            self.slots[k],
+            &self.data[k * ps..(k + 1) * ps],
+            self.comp.page(self.first + k),
+        )
+    }
+
+    /// Page `k` alone, as an order-0 folio.
+    fn folio_of(&self, k: usize) -> Pages<'a> {
+        Pages {
+            slots: &self.slots[k..k + 1],
+            data: &self.data[k * self.page_size..(k + 1) * self.page_size],
+            comp: self.comp,
+            first: self.first + k,
+            page_size: self.page_size,
+        }
+    }
+}
+
+/// What a store runs with, past the page itself: `zswap_store`'s folio memcg and node, and the
+/// objcg it looks up for them (`get_obj_cgroup_from_folio`) with the memcg whose LRU the
+/// entries join.
+#[derive(Clone, Copy, Debug)]
+struct StoreCtx {
+    /// The folio's memcg as the caller names it (None: no cgroup).
+    memcg: Option<MemcgId>,
+    /// The folio's node.
+    nid: usize,
+    /// The objcg charged (None for the root memcg or without cgroups).
+    objcg: Option<ObjcgId>,
+    /// The objcg's memcg, whose (memcg, node) list the entries join (root without objcg).
+    lru_memcg: MemcgId,
+}
+
+impl StoreCtx {
+    /// Before the objcg lookup.
+    fn new(memcg: Option<MemcgId>, nid: usize) -> Self {
+        StoreCtx {
+            memcg,
+            nid,
+            objcg: None,
+            lru_memcg: ROOT_MEMCG,
+        }
+    }
+}
+
+/// Why a page was not stored: a reject (counted in its `reject_*` counter; the store fails
+/// cleanly, as the kernel's `return false`) or an error of the simulation itself.
+enum NotStored {
+    Reject(RejectReason),
+    Error(ZsError),
+}
+
+impl From<ZsError> for NotStored {
+    fn from(e: ZsError) -> Self {
+        NotStored::Error(e)
+    }
+}
 
 /// The errno the kernel's crypto driver returns when the output does not fit PAGE_SIZE:
 /// lz4/lz4hc return `-EINVAL` (`!out_len`), zstd and deflate `-ENOSPC` (their 6.15+ drivers).
@@ -91,19 +168,20 @@ impl Zswap {
         }
     }
 
-    /// Compresses each page, appending the outputs to `packed` (no zeroing, no page rows) and
-    /// their places or errors to `out`.
-    fn compress_rows(&self, pages: &[u8], packed: &mut Vec<u8>, out: &mut Vec<Compressed>) {
+    /// The compressor's half of `zswap_compress`, for each page of `pages`, into `out`.
+    fn compress_rows(&self, pages: &[u8], out: &mut Compressions) {
         let ps = self.page_size;
-        out.clear();
-        if pages.len() == ps && packed.is_empty() {
+        let Compressions { packed, places } = out;
+        packed.clear();
+        places.clear();
+        if pages.len() == ps {
             // One page: compress straight into `packed`, no staging copy.
             let r = match self.comp.compress(pages, packed) {
                 Ok(n) if n > ps => Err(overflow_errno(self.comp.name())),
                 Ok(n) => Ok((0, n)),
                 Err(_) => Err(Errno::EINVAL),
             };
-            out.push(r);
+            places.push(r);
             return;
         }
         let mut buf = Vec::with_capacity(2 * ps);
@@ -117,7 +195,7 @@ impl Zswap {
                 }
                 Err(_) => Err(Errno::EINVAL),
             };
-            out.push(r);
+            places.push(r);
         }
     }
 
@@ -149,6 +227,13 @@ impl Zswap {
     }
 
     /// `store_many` handing each result to `sink`, so that a single store allocates nothing.
+    ///
+    /// The batch runs in chunks of `STORE_CHUNK` pages (`batch::run_chunked`): each chunk is
+    /// compressed, then its pages are stored in order under one hold of the entry lock. A large
+    /// batch compresses on every core, as the kernel compresses on every CPU that swaps, while
+    /// the stores stay on this thread in page order — so limit checks, allocation order and
+    /// counters are exactly the one-thread ones (injected failures, which must hit exact
+    /// passes, keep the batch on one thread).
     fn store_each(
         &self,
         slots: &[SwapSlot],
@@ -159,168 +244,31 @@ impl Zswap {
     ) -> Result<()> {
         self.check_pages(slots, pages, nid)?;
         self.check_memcg(memcg)?;
-        if slots.len() >= PARALLEL_MIN_PAGES && self.faults_idle() {
-            let threads = workers();
-            // False when the system starts no thread: then the batch goes the one-thread way.
-            if threads > 1 && self.store_pipelined(slots, pages, memcg, nid, threads, &mut sink)? {
-                return self.maybe_run_worker();
-            }
-        }
-        let (mut rows, mut comp) = STORE_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
         let ps = self.page_size;
-        let mut result = Ok(());
-        for (chunk_slots, chunk) in slots
-            .chunks(STORE_CHUNK)
-            .zip(pages.chunks(STORE_CHUNK * ps))
-        {
-            rows.clear();
-            self.compress_rows(chunk, &mut rows, &mut comp);
-            result = self.store_compressed(chunk_slots, chunk, &rows, &comp, memcg, nid, &mut sink);
-            if result.is_err() {
-                break;
-            }
-        }
-        if rows.capacity() <= KEEP_BUF {
-            STORE_BUF.with(|b| *b.borrow_mut() = (rows, comp));
-        }
-        result?;
-        self.maybe_run_worker()
-    }
-
-    /// Stores a chunk of compressed pages in order under one hold of the entry lock.
-    #[allow(clippy::too_many_arguments)]
-    fn store_compressed(
-        &self,
-        slots: &[SwapSlot],
-        pages: &[u8],
-        rows: &[u8],
-        comp: &[Compressed],
-        memcg: Option<MemcgId>,
-        nid: usize,
-        sink: &mut impl FnMut(StoreResult),
-    ) -> Result<()> {
-        let ps = self.page_size;
-        let mut st = self.lock();
-        for (k, &slot) in slots.iter().enumerate() {
-            let page = &pages[k * ps..(k + 1) * ps];
-            let r =
-                self.store_folio_locked(&mut st, &[slot], page, rows, &comp[k..k + 1], memcg, nid)?;
-            sink(r);
-        }
-        Ok(())
-    }
-
-    /// A large batch as a pipeline, as the kernel compresses on every CPU that swaps: worker
-    /// threads compress chunks of `STORE_CHUNK` pages, and this thread stores the chunks in
-    /// page order as they arrive. Everything after compression — limit checks, allocation
-    /// order, counters — is therefore exactly the one-thread order. Workers take chunks by
-    /// ticket, and a ticket for chunk `c` is issued only once chunk `c - 2 × threads` is stored,
-    /// so at most that many compressed chunks exist at any time, whatever the batch size.
-    /// Returns false, having done nothing, when the system starts no worker thread.
-    fn store_pipelined(
-        &self,
-        slots: &[SwapSlot],
-        pages: &[u8],
-        memcg: Option<MemcgId>,
-        nid: usize,
-        threads: usize,
-        sink: &mut impl FnMut(StoreResult),
-    ) -> Result<bool> {
-        use std::sync::{mpsc, Mutex};
-
-        type Chunk = (Vec<u8>, Vec<Compressed>);
-        let ps = self.page_size;
-        let n_chunks = slots.len().div_ceil(STORE_CHUNK);
-        let window = 2 * threads;
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let spare: Mutex<Vec<Chunk>> = Mutex::new(Vec::new());
-        let (ticket_tx, ticket_rx) = mpsc::channel::<usize>();
-        let tickets = Mutex::new(ticket_rx);
-        let (done_tx, done_rx) = mpsc::channel::<(usize, Chunk)>();
-        for c in 0..window.min(n_chunks) {
-            // The receiver lives until the end of this call.
-            let _ = ticket_tx.send(c);
-        }
-        std::thread::scope(|s| {
-            let mut started = 0;
-            for _ in 0..threads {
-                let done_tx = done_tx.clone();
-                let (tickets, spare) = (&tickets, &spare);
-                let stop = &stop;
-                let worker = std::thread::Builder::new().spawn_scoped(s, move || {
-                    // A worker that panics says so, so that this thread stops waiting for its
-                    // chunk (the scope then passes the panic on).
-                    let _signal = PanicSignal(&done_tx);
-                    loop {
-                        // Ends when the ticket sender is gone: the batch is done or failed.
-                        let Ok(c) = tickets.lock().unwrap_or_else(|e| e.into_inner()).recv() else {
-                            break;
-                        };
-                        if stop.load(Relaxed) {
-                            break;
-                        }
-                        let (mut rows, mut comp) = spare
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .pop()
-                            .unwrap_or_default();
-                        rows.clear();
-                        let end = ((c + 1) * STORE_CHUNK * ps).min(pages.len());
-                        self.compress_rows(&pages[c * STORE_CHUNK * ps..end], &mut rows, &mut comp);
-                        if done_tx.send((c, (rows, comp))).is_err() {
-                            break;
-                        }
-                    }
-                });
-                started += usize::from(worker.is_ok());
-            }
-            drop(done_tx);
-            if started == 0 {
-                // Nothing was compressed or stored: the caller stores the batch itself.
-                drop(ticket_tx);
-                return Ok(false);
-            }
-            // Chunks that arrived ahead of their turn (at most `window` of them).
-            let mut early: Vec<Option<Chunk>> = (0..n_chunks).map(|_| None).collect();
-            let mut want = 0;
-            let mut result = Ok(());
-            'recv: while want < n_chunks {
-                let Ok((c, chunk)) = done_rx.recv() else {
-                    break;
+        let ctx = StoreCtx::new(memcg, nid);
+        batch::run_chunked(
+            slots.len(),
+            STORE_CHUNK,
+            batch::threads_for(slots.len(), self.faults_idle()),
+            |comp: &Compressions| comp.packed.capacity() <= KEEP_BUF,
+            |r, comp| self.compress_rows(&pages[r.start * ps..r.end * ps], comp),
+            |r, comp| {
+                let chunk = Pages {
+                    slots: &slots[r.clone()],
+                    data: &pages[r.start * ps..r.end * ps],
+                    comp,
+                    first: 0,
+                    page_size: ps,
                 };
-                if c == usize::MAX {
-                    break;
+                // One hold of the entry lock for the chunk; each page is its own folio.
+                let mut st = self.lock();
+                for k in 0..chunk.slots.len() {
+                    sink(self.zswap_store(&mut st, ctx, chunk.folio_of(k))?);
                 }
-                early[c] = Some(chunk);
-                while let Some((rows, comp)) = early.get_mut(want).and_then(Option::take) {
-                    let range = want * STORE_CHUNK..((want + 1) * STORE_CHUNK).min(slots.len());
-                    result = self.store_compressed(
-                        &slots[range.clone()],
-                        &pages[range.start * ps..range.end * ps],
-                        &rows,
-                        &comp,
-                        memcg,
-                        nid,
-                        sink,
-                    );
-                    spare
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((rows, comp));
-                    if result.is_err() {
-                        break 'recv;
-                    }
-                    if want + window < n_chunks {
-                        let _ = ticket_tx.send(want + window);
-                    }
-                    want += 1;
-                }
-            }
-            // No more tickets: idle workers stop; busy ones finish their chunk and stop.
-            stop.store(true, Relaxed);
-            drop(ticket_tx);
-            result.map(|()| true)
-        })
+                Ok(())
+            },
+        )?;
+        self.maybe_run_worker()
     }
 
     /// Stores a large folio of `pages.len() / PAGE_SIZE` pages at consecutive slots from `first`:
@@ -342,12 +290,19 @@ impl Zswap {
         let slots: Vec<SwapSlot> = (0..n as u64).map(|i| first.offset_by(i)).collect();
         self.check_pages(&slots, pages, nid)?;
         self.check_memcg(memcg)?;
-        let (mut rows, mut comp) = (Vec::new(), Vec::with_capacity(n));
-        self.compress_rows(pages, &mut rows, &mut comp);
-        let r = {
-            let mut st = self.lock();
-            self.store_folio_locked(&mut st, &slots, pages, &rows, &comp, memcg, nid)?
+        let mut comp = Compressions {
+            packed: Vec::new(),
+            places: Vec::with_capacity(n),
         };
+        self.compress_rows(pages, &mut comp);
+        let folio = Pages {
+            slots: &slots,
+            data: pages,
+            comp: &comp,
+            first: 0,
+            page_size: self.page_size,
+        };
+        let r = self.zswap_store(&mut self.lock(), StoreCtx::new(memcg, nid), folio)?;
         self.maybe_run_worker()?;
         Ok(r)
     }
@@ -359,51 +314,22 @@ impl Zswap {
         Ok(())
     }
 
-    /// `zswap_store` of one folio whose pages are `pages` (compressed as `comp` into `rows`).
-    #[allow(clippy::too_many_arguments)]
-    fn store_folio_locked(
-        &self,
-        st: &mut State,
-        slots: &[SwapSlot],
-        pages: &[u8],
-        rows: &[u8],
-        comp: &[Compressed],
-        memcg: Option<MemcgId>,
-        nid: usize,
-    ) -> Result<StoreResult> {
-        let result = if !self.enabled() {
+    /// `zswap_store` (mm/zswap.c) of one folio, its pages compressed already: the folio is
+    /// stored whole, or — disabled, over a limit, a page refused — not at all, and then the
+    /// entries its slots held before are freed too (`check_old`), so that writeback can never
+    /// overwrite newer data on disk.
+    fn zswap_store(&self, st: &mut State, ctx: StoreCtx, folio: Pages<'_>) -> Result<StoreResult> {
+        let result = if self.enabled() {
+            self.zswap_store_enabled(st, ctx, folio)?
+        } else {
             StoreResult {
                 reject: Some(RejectReason::Disabled),
                 length: 0,
             }
-        } else {
-            // The objcg with its memcg (the LRU's) and whether that may zswap, looked up under
-            // one tree lock.
-            let objcg = match (&self.cg, memcg.unwrap_or(ROOT_MEMCG)) {
-                // The root has no objcg: nothing to look up.
-                (Some(_), ROOT_MEMCG) | (None, _) => None,
-                (Some(cg), m) => cg.get_objcg_may_zswap(m)?,
-            };
-            let r = self.store_pages(st, slots, pages, rows, comp, objcg, memcg, nid);
-            // zswpout for a stored folio, then the store's objcg reference goes (one tree lock).
-            let n = slots.len() as u64;
-            let stored = matches!(&r, Ok(r) if r.stored());
-            match (&self.cg, &self.items, objcg) {
-                (Some(cg), Some(items), Some((o, _, _))) if stored => {
-                    cg.count_objcg_event_put(o, items.zswpout, n)?
-                }
-                (Some(cg), _, Some((o, _, _))) => cg.objcg_put(o)?,
-                _ if stored => self.count_objcg_event(None, |i| i.zswpout, n),
-                _ => {}
-            }
-            let r = r?;
-            if !r.stored() && self.reached_full() {
-                self.worker_queued.store(true, Relaxed);
-            }
-            r
         };
+        // check_old:
         if !result.stored() {
-            for &slot in slots {
+            for &slot in folio.slots {
                 if let Some(id) = st.entries.erase(slot) {
                     self.entry_free(st, id);
                 }
@@ -412,17 +338,54 @@ impl Zswap {
         Ok(result)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn store_pages(
+    /// `zswap_store` from `get_obj_cgroup_from_folio` to `obj_cgroup_put` and the shrink
+    /// work queued when the pool is full.
+    fn zswap_store_enabled(
         &self,
         st: &mut State,
-        slots: &[SwapSlot],
-        pages: &[u8],
-        rows: &[u8],
-        comp: &[Compressed],
-        objcg: Option<(ObjcgId, MemcgId, bool)>,
-        memcg: Option<MemcgId>,
-        nid: usize,
+        mut ctx: StoreCtx,
+        folio: Pages<'_>,
+    ) -> Result<StoreResult> {
+        // The objcg with its memcg (the LRU's) and whether it may zswap
+        // (`obj_cgroup_may_zswap`), looked up under one tree lock.
+        let objcg = match (&self.cg, ctx.memcg.unwrap_or(ROOT_MEMCG)) {
+            // The root has no objcg: nothing to look up.
+            (Some(_), ROOT_MEMCG) | (None, _) => None,
+            (Some(cg), m) => cg.get_objcg_may_zswap(m)?,
+        };
+        let mut may_zswap = true;
+        if let Some((o, m, may)) = objcg {
+            (ctx.objcg, ctx.lru_memcg, may_zswap) = (Some(o), m, may);
+        }
+        let r = self.store_folio_pages(st, &ctx, may_zswap, folio);
+        // count_objcg_events(ZSWPOUT) for a stored folio, then obj_cgroup_put (one tree lock).
+        let n = folio.slots.len() as u64;
+        let stored = matches!(&r, Ok(r) if r.stored());
+        match (&self.cg, &self.items, ctx.objcg) {
+            (Some(cg), Some(items), Some(o)) if stored => {
+                cg.count_objcg_event_put(o, items.zswpout, n)?
+            }
+            (Some(cg), _, Some(o)) => cg.objcg_put(o)?,
+            _ if stored => self.count_objcg_event(None, |i| i.zswpout, n),
+            _ => {}
+        }
+        let r = r?;
+        if !r.stored() && self.reached_full() {
+            // queue_work(shrink_wq, &zswap_shrink_work)
+            self.worker_queued.store(true, Relaxed);
+        }
+        Ok(r)
+    }
+
+    /// `zswap_store`'s checks and page loop: a memcg over its zswap limit shrinks first and is
+    /// refused unless that wrote something back, then the global limit, then
+    /// `zswap_store_page` for each page until one is refused.
+    fn store_folio_pages(
+        &self,
+        st: &mut State,
+        ctx: &StoreCtx,
+        may_zswap: bool,
+        folio: Pages<'_>,
     ) -> Result<StoreResult> {
         let reject = |r| {
             Ok(StoreResult {
@@ -430,34 +393,25 @@ impl Zswap {
                 length: 0,
             })
         };
-        let mut lru_memcg = ROOT_MEMCG;
-        if let Some((_, m, may_zswap)) = objcg {
-            lru_memcg = m;
-            if !may_zswap
-                && !matches!(
-                    self.shrink_memcg_locked(st, lru_memcg)?,
-                    ShrinkMemcg::Written(_)
-                )
-            {
-                return reject(RejectReason::ZswapMax);
-            }
+        if ctx.objcg.is_some()
+            && !may_zswap
+            && !matches!(
+                self.shrink_memcg_locked(st, ctx.lru_memcg)?,
+                ShrinkMemcg::Written(_)
+            )
+        {
+            return reject(RejectReason::ZswapMax);
         }
-        let objcg = objcg.map(|(o, _, _)| o);
         if self.check_limits() {
             return reject(RejectReason::PoolLimit);
         }
-        let ps = self.page_size;
         let mut length = 0;
-        for (k, &slot) in slots.iter().enumerate() {
-            let page = &pages[k * ps..(k + 1) * ps];
-            let (out, c) = match comp[k] {
-                Ok((off, len)) => (&rows[off..off + len], Ok(len)),
-                Err(e) => (&rows[..0], Err(e)),
-            };
-            let r = self.store_page(st, slot, page, out, c, objcg, lru_memcg, memcg, nid)?;
-            match r {
+        for k in 0..folio.slots.len() {
+            let (slot, page, comp) = folio.page(k);
+            match self.store_page(st, ctx, slot, page, comp) {
                 Ok(len) => length = len,
-                Err(reason) => return reject(reason),
+                Err(NotStored::Reject(reason)) => return reject(reason),
+                Err(NotStored::Error(e)) => return Err(e),
             }
         }
         Ok(StoreResult {
@@ -466,25 +420,71 @@ impl Zswap {
         })
     }
 
-    /// `zswap_store_page`: Ok(Ok(length)) when stored, Ok(Err(reason)) when refused.
-    #[allow(clippy::too_many_arguments)]
+    /// `zswap_store_page` (mm/zswap.c): allocate the entry, `zswap_compress` (take the
+    /// compressor's output, `zs_malloc`, write), publish the entry in the index (`xa_store`),
+    /// free the entry it replaces, charge, count and link it on its LRU. Returns the bytes
+    /// stored.
+    ///
+    /// With no entry to replace (the common case) malloc, charge and write run back to back
+    /// under one pool lock; with an old entry the kernel's order — publish, free the old
+    /// entry, then charge — is kept, since the objcg's byte stock makes memory.current depend
+    /// on it.
     fn store_page(
         &self,
         st: &mut State,
+        ctx: &StoreCtx,
         slot: SwapSlot,
         page: &[u8],
-        row: &[u8],
-        comp: std::result::Result<usize, Errno>,
-        objcg: Option<ObjcgId>,
-        lru_memcg: MemcgId,
-        memcg: Option<MemcgId>,
-        nid: usize,
-    ) -> Result<std::result::Result<usize, RejectReason>> {
-        let ps = self.page_size;
+        comp: std::result::Result<&[u8], Errno>,
+    ) -> std::result::Result<usize, NotStored> {
+        // zswap_entry_cache_alloc
         if self.take_fault(FailPoint::EntryAlloc) {
-            inc(&self.ctr.reject_kmemcache_fail);
-            return Ok(Err(RejectReason::KmemcacheFail));
+            return Err(self.reject(&self.ctr.reject_kmemcache_fail, RejectReason::KmemcacheFail));
         }
+        let data = self.compressed_data(ctx, page, comp)?;
+        let dlen = data.len();
+        let write_now = st.entries.lookup(slot).is_none() && !self.fault_pending(FailPoint::Xarray);
+        let handle = self.zs_malloc(ctx, data, write_now)?;
+        // xa_store
+        if !write_now && self.take_fault(FailPoint::Xarray) {
+            inc(&self.ctr.reject_alloc_fail);
+            self.pool.free(handle)?;
+            return Err(NotStored::Reject(RejectReason::AllocFail));
+        }
+        let entry = Entry::new(
+            slot,
+            handle,
+            dlen as u32,
+            ctx.objcg,
+            ctx.lru_memcg,
+            ctx.nid as u32,
+        );
+        let (id, old) = st.entries.store(entry);
+        if let Some(old) = old {
+            self.entry_free(st, old);
+        }
+        if !write_now {
+            // Charge (in the pool, as its accounting mode says) and write.
+            let owner = self.cg.as_ref().map(|_| ctx.memcg.unwrap_or(ROOT_MEMCG));
+            if let Err(e) = self.pool.write_owned(handle, data, owner) {
+                st.entries.erase(slot);
+                st.entries.release(id);
+                self.pool.free(handle)?;
+                return Err(e.into());
+            }
+        }
+        self.stored(st, id, dlen);
+        Ok(dlen)
+    }
+
+    /// The bytes `zswap_compress` stores for a page: its compressed output, or — incompressible,
+    /// 6.18+ — the page as-is, unless writeback is disabled for the memcg (then a reject).
+    fn compressed_data<'a>(
+        &self,
+        ctx: &StoreCtx,
+        page: &'a [u8],
+        comp: std::result::Result<&'a [u8], Errno>,
+    ) -> std::result::Result<&'a [u8], NotStored> {
         let comp = if self.take_fault(FailPoint::CompressEinval) {
             Err(Errno::EINVAL)
         } else if self.take_fault(FailPoint::CompressEnospc) {
@@ -492,89 +492,59 @@ impl Zswap {
         } else {
             comp
         };
-        let data = match comp {
-            Ok(n) if n > 0 && n < ps => &row[..n],
-            _ => {
-                // Incompressible (6.18+): kept as-is unless writeback is disabled for the memcg.
-                if !self.writeback_enabled(memcg)? {
-                    let err = comp.err().unwrap_or(Errno::EINVAL);
-                    if err == Errno::ENOSPC {
-                        inc(&self.ctr.reject_compress_poor);
-                        return Ok(Err(RejectReason::CompressPoor));
-                    }
-                    inc(&self.ctr.reject_compress_fail);
-                    return Ok(Err(RejectReason::CompressFail));
-                }
-                page
+        match comp {
+            Ok(out) if !out.is_empty() && out.len() < self.page_size => Ok(out),
+            _ if self.writeback_enabled(ctx.memcg)? => Ok(page),
+            Err(Errno::ENOSPC) => {
+                Err(self.reject(&self.ctr.reject_compress_poor, RejectReason::CompressPoor))
             }
-        };
-        let dlen = data.len();
-        let owner = self.cg.as_ref().map(|_| memcg.unwrap_or(ROOT_MEMCG));
-        // Fast path, the common case: no entry to replace and no injected index failure, so
-        // malloc, charge and write may run back to back under one pool lock. (With an old entry
-        // the kernel's order — publish, free the old entry, then charge — must be kept, since
-        // the objcg's byte stock makes memory.current depend on it.)
-        if st.entries.lookup(slot).is_none() && !self.fault_pending(FailPoint::Xarray) {
-            let handle = if self.take_fault(FailPoint::ZsMalloc) {
-                Err(MallocWriteError::Malloc(ZsError::OutOfMemory(
-                    "injected zs_malloc failure".into(),
-                )))
-            } else {
-                // The store's own objcg: the one `write_owned(.., owner)` would look up.
-                self.pool.malloc_write_objcg(data, nid, objcg)
-            };
-            let handle = match handle {
-                Ok(h) => h,
-                Err(MallocWriteError::Malloc(e)) => return self.malloc_failed(e),
-                Err(MallocWriteError::Write(e)) => return Err(e),
-            };
-            let entry = Entry::new(slot, handle, dlen as u32, objcg, lru_memcg, nid as u32);
-            let (id, _) = st.entries.store(entry);
-            self.stored(st, id, dlen);
-            return Ok(Ok(dlen));
+            _ => Err(self.reject(&self.ctr.reject_compress_fail, RejectReason::CompressFail)),
         }
-        let handle = if self.take_fault(FailPoint::ZsMalloc) {
-            Err(ZsError::OutOfMemory("injected zs_malloc failure".into()))
+    }
+
+    /// `zs_malloc` for `data` on the page's node; with `write`, the charge and the write
+    /// (`zs_obj_write`) too, under the same pool lock.
+    fn zs_malloc(
+        &self,
+        ctx: &StoreCtx,
+        data: &[u8],
+        write: bool,
+    ) -> std::result::Result<u64, NotStored> {
+        if self.take_fault(FailPoint::ZsMalloc) {
+            return Err(
+                self.malloc_failed(ZsError::OutOfMemory("injected zs_malloc failure".into()))
+            );
+        }
+        if write {
+            // The store's own objcg: the one `write_owned(.., owner)` would look up.
+            match self.pool.malloc_write_objcg(data, ctx.nid, ctx.objcg) {
+                Ok(h) => Ok(h),
+                Err(MallocWriteError::Malloc(e)) => Err(self.malloc_failed(e)),
+                Err(MallocWriteError::Write(e)) => Err(NotStored::Error(e)),
+            }
         } else {
-            self.pool.malloc(dlen, nid)
-        };
-        let handle = match handle {
-            Ok(h) => h,
-            Err(e) => return self.malloc_failed(e),
-        };
-        if self.take_fault(FailPoint::Xarray) {
-            inc(&self.ctr.reject_alloc_fail);
-            self.pool.free(handle)?;
-            return Ok(Err(RejectReason::AllocFail));
+            self.pool
+                .malloc(data.len(), ctx.nid)
+                .map_err(|e| self.malloc_failed(e))
         }
-        let entry = Entry::new(slot, handle, dlen as u32, objcg, lru_memcg, nid as u32);
-        let (id, old) = st.entries.store(entry);
-        if let Some(old) = old {
-            self.entry_free(st, old);
-        }
-        // Charge (in the pool, as its accounting mode says) and write.
-        if let Err(e) = self.pool.write_owned(handle, data, owner) {
-            st.entries.erase(slot);
-            st.entries.release(id);
-            self.pool.free(handle)?;
-            return Err(e);
-        }
-        self.stored(st, id, dlen);
-        Ok(Ok(dlen))
+    }
+
+    /// Counts a reject.
+    fn reject(&self, counter: &AtomicU64, reason: RejectReason) -> NotStored {
+        inc(counter);
+        NotStored::Reject(reason)
     }
 
     /// The reject (or error) for a failed zs_malloc.
-    fn malloc_failed(&self, e: ZsError) -> Result<std::result::Result<usize, RejectReason>> {
+    fn malloc_failed(&self, e: ZsError) -> NotStored {
         match e {
             ZsError::ObjectTooLarge(..) => {
-                inc(&self.ctr.reject_compress_poor);
-                Ok(Err(RejectReason::CompressPoor))
+                self.reject(&self.ctr.reject_compress_poor, RejectReason::CompressPoor)
             }
             ZsError::OutOfMemory(_) => {
-                inc(&self.ctr.reject_alloc_fail);
-                Ok(Err(RejectReason::AllocFail))
+                self.reject(&self.ctr.reject_alloc_fail, RejectReason::AllocFail)
             }
-            e => Err(e),
+            e => NotStored::Error(e),
         }
     }
 
