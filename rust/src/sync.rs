@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 
 /// A mutex that ignores poisoning.
 #[derive(Debug, Default)]
-pub struct Lock<T>(Mutex<T>);
+pub(crate) struct Lock<T>(Mutex<T>);
 
 /// Access to a [`Lock`]'s data while it is held: `std`'s guard, `Sync` only for `T: Sync`:
 ///
@@ -15,7 +15,7 @@ pub struct Lock<T>(Mutex<T>);
 /// fn sync<T: Sync>() {}
 /// sync::<zsrs::sync::LockGuard<'static, std::cell::Cell<u8>>>();
 /// ```
-pub type LockGuard<'a, T> = MutexGuard<'a, T>;
+pub(crate) type LockGuard<'a, T> = MutexGuard<'a, T>;
 
 impl<T> Lock<T> {
     /// A new, unlocked lock holding `data`.

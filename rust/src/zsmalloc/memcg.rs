@@ -22,12 +22,83 @@
 //! on the page; compaction moves node `zswapped` with the object's first page. Both keep
 //! node totals equal to a fresh recount of the layout, which the tests check.
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use super::pool::{Inner, Pool};
 use super::zspage::NONE;
 use crate::error::{Result, ZsError};
-use crate::memcg::{Cgroups, MemcgId, ObjStatDelta, ObjcgId, StatItem, StatLevel};
+use crate::memcg::{Cgroups, MemcgId, ObjStatDelta, ObjcgId, StatItem, StatLayout, StatLevel};
+
+/// The two ways a memcg-charged pool can account, by the names Python and the configs use
+/// (`"zsmalloc"`, `"consumer"`): parsed with [`FromStr`], printed with [`fmt::Display`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum AccountingMode {
+    /// The series: zsmalloc charges and counts per (memcg, node) lruvec.
+    #[default]
+    Zsmalloc,
+    /// Before the series: the consumer (zswap) charges; memcg-wide counters only.
+    Consumer,
+}
+
+impl AccountingMode {
+    /// Both modes, the series first.
+    pub const ALL: [AccountingMode; 2] = [AccountingMode::Zsmalloc, AccountingMode::Consumer];
+
+    /// The mode's name: `"zsmalloc"` or `"consumer"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AccountingMode::Zsmalloc => "zsmalloc",
+            AccountingMode::Consumer => "consumer",
+        }
+    }
+
+    /// The memcg stat layout a hierarchy needs for this mode.
+    pub fn stat_layout(self) -> StatLayout {
+        match self {
+            AccountingMode::Zsmalloc => StatLayout::PerLruvecZswap,
+            AccountingMode::Consumer => StatLayout::Upstream,
+        }
+    }
+
+    /// The mode a hierarchy of `layout` was built for.
+    pub fn of_layout(layout: StatLayout) -> Self {
+        match layout {
+            StatLayout::PerLruvecZswap => AccountingMode::Zsmalloc,
+            StatLayout::Upstream => AccountingMode::Consumer,
+        }
+    }
+
+    /// The level the consumer's two stat items must have in this mode.
+    pub fn stat_level(self) -> StatLevel {
+        match self {
+            AccountingMode::Zsmalloc => StatLevel::Lruvec,
+            AccountingMode::Consumer => StatLevel::Memcg,
+        }
+    }
+}
+
+impl FromStr for AccountingMode {
+    type Err = ZsError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                ZsError::InvalidArgument(format!(
+                    "accounting {s:?}: expected \"zsmalloc\" or \"consumer\""
+                ))
+            })
+    }
+}
+
+impl fmt::Display for AccountingMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Which memcg stat items a pool updates (the consumer's `compressed_stat` and
 /// `uncompressed_stat`) and on which hierarchy.
@@ -56,6 +127,7 @@ pub enum Accounting {
 impl Accounting {
     /// Builds the accounting of a pool from a mode name ("zsmalloc" / "consumer") and the
     /// consumer's two stat item names, checking that the hierarchy's layout fits the mode.
+    /// Names as a user gives them; code that has the items uses [`Accounting::with_items`].
     pub fn new(
         mode: &str,
         cgroups: Arc<Cgroups>,
@@ -64,19 +136,23 @@ impl Accounting {
     ) -> Result<Self> {
         let c = cgroups.stat_item(compressed)?;
         let u = cgroups.stat_item(uncompressed)?;
-        let level = match mode {
-            "zsmalloc" => StatLevel::Lruvec,
-            "consumer" => StatLevel::Memcg,
-            _ => {
-                return Err(ZsError::InvalidArgument(format!(
-                    "accounting {mode:?}: expected \"zsmalloc\" or \"consumer\""
-                )))
-            }
-        };
+        Self::with_items(mode.parse()?, cgroups, c, u)
+    }
+
+    /// The accounting of a pool in `mode`, updating the consumer's `compressed` and
+    /// `uncompressed` items, checking that the hierarchy's layout fits the mode.
+    pub fn with_items(
+        mode: AccountingMode,
+        cgroups: Arc<Cgroups>,
+        compressed: StatItem,
+        uncompressed: StatItem,
+    ) -> Result<Self> {
+        let (c, u) = (compressed, uncompressed);
+        let (level, name) = (mode.stat_level(), mode.name());
         for item in [c, u] {
             cgroups.registry().check(item, &[level]).map_err(|_| {
                 ZsError::InvalidArgument(format!(
-                    "accounting {mode:?} needs {level:?}-level stat items; the cgroups were built \
+                    "accounting {name:?} needs {level:?}-level stat items; the cgroups were built \
                      for the other mode"
                 ))
             })?;
@@ -86,11 +162,19 @@ impl Accounting {
             compressed: c,
             uncompressed: u,
         };
-        Ok(if mode == "zsmalloc" {
-            Self::Zsmalloc(p)
-        } else {
-            Self::Consumer(p)
+        Ok(match mode {
+            AccountingMode::Zsmalloc => Self::Zsmalloc(p),
+            AccountingMode::Consumer => Self::Consumer(p),
         })
+    }
+
+    /// The mode, if memcg-charged.
+    pub fn mode(&self) -> Option<AccountingMode> {
+        match self {
+            Self::None => None,
+            Self::Zsmalloc(_) => Some(AccountingMode::Zsmalloc),
+            Self::Consumer(_) => Some(AccountingMode::Consumer),
+        }
     }
 
     /// The hierarchy, if any.

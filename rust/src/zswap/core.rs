@@ -17,11 +17,11 @@ use super::entry::{Entries, Entry};
 use super::stats::{gauge_add, inc, Counters, DEBUGFS_FILES};
 use super::swapfile::SwapDevices;
 use super::{FailPoint, SwapSlot};
-use crate::compress::{self, Compressor};
+use crate::compress::{Algorithm, Compressor};
 use crate::error::{Errno, Result, ZsError};
 use crate::mem::Memory;
 use crate::memcg::{Cgroups, MemcgId, StatItem, StatUnit, ROOT_MEMCG};
-use crate::zsmalloc::{Accounting, Pool, PoolConfig};
+use crate::zsmalloc::{Accounting, AccountingMode, Pool, PoolConfig};
 
 /// Batches at least this large are compressed (stores) or decompressed (loads) on several
 /// threads; below it, starting the threads costs more than it saves.
@@ -37,10 +37,10 @@ pub(crate) fn workers() -> usize {
 /// How a [`Zswap`] is set up (the module parameters and the simulator's choices).
 #[derive(Clone, Debug)]
 pub struct ZswapConfig {
-    /// `compressor`: "lz4", "lz4hc", "zstd" or "deflate".
-    pub compressor: String,
-    /// Pool accounting when cgroups are given: "zsmalloc" (the series) or "consumer" (before it).
-    pub accounting: String,
+    /// `compressor`.
+    pub compressor: Algorithm,
+    /// Pool accounting when cgroups are given: the series (`zsmalloc`) or before it (`consumer`).
+    pub accounting: AccountingMode,
     /// zsmalloc pool name (the kernel's `zswap<hex counter>`).
     pub pool_name: String,
     /// `enabled`.
@@ -62,8 +62,8 @@ pub struct ZswapConfig {
 impl Default for ZswapConfig {
     fn default() -> Self {
         ZswapConfig {
-            compressor: "lz4".into(),
-            accounting: "zsmalloc".into(),
+            compressor: Algorithm::Lz4,
+            accounting: AccountingMode::Zsmalloc,
             pool_name: "zswap0".into(),
             enabled: true,
             max_pool_percent: 20,
@@ -152,7 +152,7 @@ impl Zswap {
         cfg: ZswapConfig,
         backing: Option<Arc<SwapDevices>>,
     ) -> Result<Self> {
-        let comp = compress::by_name(&cfg.compressor)?;
+        let comp = cfg.compressor.compressor();
         let mut pc = PoolConfig::new(&cfg.pool_name);
         let mut items = None;
         if let Some(cg) = &cgroups {
@@ -161,8 +161,9 @@ impl Zswap {
                     "cgroups and memory differ in nodes or page size".into(),
                 ));
             }
-            pc.accounting = Accounting::new(&cfg.accounting, cg.clone(), "zswap", "zswapped")?;
             let k = cg.items();
+            pc.accounting =
+                Accounting::with_items(cfg.accounting, cg.clone(), k.zswap, k.zswapped)?;
             items = Some(Items {
                 zswap: k.zswap,
                 zswapped: k.zswapped,
@@ -170,10 +171,10 @@ impl Zswap {
                 zswpin: k.zswpin,
                 zswpout: k.zswpout,
                 zswpwb: k.zswpwb,
-                pswpin: cg.stat_item("pswpin")?,
-                pswpout: cg.stat_item("pswpout")?,
-                swpin_zero: cg.stat_item("swpin_zero")?,
-                swpout_zero: cg.stat_item("swpout_zero")?,
+                pswpin: k.pswpin,
+                pswpout: k.pswpout,
+                swpin_zero: k.swpin_zero,
+                swpout_zero: k.swpout_zero,
             });
         }
         if let Some(b) = &backing {
