@@ -172,3 +172,49 @@ impl Zram {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::{Zram, ZramConfig};
+    use crate::error::Errno;
+    use crate::mem::Memory;
+
+    fn dev() -> Zram {
+        let mem = Arc::new(Memory::new(&[1024], 4096).unwrap());
+        Zram::new(mem, ZramConfig::new("zram0")).unwrap()
+    }
+
+    #[test]
+    fn sizes_at_the_overflow_edge_read_as_on_linux() {
+        // memparse saturates "16E" to 2^64 - 1; PAGE_ALIGN then wraps: disksize ENOMEM.
+        let d = dev();
+        assert_eq!(
+            d.write_file("disksize", "16E").unwrap_err().errno(),
+            Errno::ENOMEM
+        );
+        // 2^64 wraps to 0 in simple_strtoull: a disksize of 0 is EINVAL.
+        assert_eq!(
+            d.write_file("disksize", "18446744073709551616")
+                .unwrap_err()
+                .errno(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            d.write_file("disksize", "K").unwrap_err().errno(),
+            Errno::EINVAL
+        );
+        d.write_file("disksize", "1M").unwrap();
+        // mem_limit: PAGE_ALIGN(2^64 - 1) wraps to 0, which is no limit.
+        d.write_file("mem_limit", "16E").unwrap();
+        assert_eq!(d.mm_stat().mem_limit, 0);
+        d.write_file("mem_limit", "15E").unwrap();
+        assert_eq!(d.mm_stat().mem_limit, 15 << 60);
+        assert_eq!(
+            d.write_file("mem_limit", "M").unwrap_err().errno(),
+            Errno::EINVAL,
+            "a suffix without digits parses nothing"
+        );
+    }
+}

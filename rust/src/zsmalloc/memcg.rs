@@ -557,3 +557,46 @@ impl Pool {
         (per, pages)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memcg::MemcgConfig;
+
+    #[test]
+    fn accounting_mode_names_layouts_and_levels() {
+        for m in AccountingMode::ALL {
+            assert_eq!(m.name().parse::<AccountingMode>().unwrap(), m);
+            assert_eq!(m.to_string(), m.name());
+            assert_eq!(AccountingMode::of_layout(m.stat_layout()), m);
+        }
+        assert_eq!(AccountingMode::default(), AccountingMode::Zsmalloc);
+        let e = "neither".parse::<AccountingMode>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            ZsError::InvalidArgument(
+                "accounting \"neither\": expected \"zsmalloc\" or \"consumer\"".into()
+            )
+            .to_string()
+        );
+    }
+
+    #[test]
+    fn accounting_by_name_and_by_item_agree() {
+        for m in AccountingMode::ALL {
+            let mut cfg = MemcgConfig::new(1, 4096);
+            cfg.layout = m.stat_layout();
+            let cg = Arc::new(Cgroups::with_config(cfg).unwrap());
+            let k = *cg.items();
+            let a = Accounting::new(m.name(), cg.clone(), "zswap", "zswapped").unwrap();
+            let b = Accounting::with_items(m, cg.clone(), k.zswap, k.zswapped).unwrap();
+            assert_eq!(a.mode(), Some(m));
+            assert_eq!(b.mode(), Some(m));
+            assert_eq!(a.memcg_aware(), m == AccountingMode::Zsmalloc);
+            // The other mode's layout is refused either way.
+            let other = AccountingMode::ALL.into_iter().find(|&o| o != m).unwrap();
+            assert!(Accounting::with_items(other, cg, k.zswap, k.zswapped).is_err());
+        }
+        assert_eq!(Accounting::None.mode(), None);
+    }
+}
