@@ -17,7 +17,7 @@ pub fn page_counter_max(page_size: u64) -> u64 {
 
 /// One level's page counter.
 #[derive(Debug)]
-pub(crate) struct PageCounter {
+pub(super) struct PageCounter {
     usage: AtomicU64,
     max: AtomicU64,
     watermark: AtomicU64,
@@ -36,7 +36,7 @@ impl PageCounter {
     }
 
     /// Pages charged.
-    pub(crate) fn usage(&self) -> u64 {
+    pub(super) fn usage(&self) -> u64 {
         self.usage.load(Relaxed)
     }
 
@@ -46,7 +46,7 @@ impl PageCounter {
     }
 
     /// Sets the limit; never reclaims (the simulation layer does that).
-    pub(crate) fn set_max(&self, pages: u64) {
+    pub(super) fn set_max(&self, pages: u64) {
         self.max.store(pages, Relaxed);
     }
 
@@ -56,7 +56,7 @@ impl PageCounter {
     }
 
     /// Times a try-charge failed at this level.
-    pub(crate) fn failcnt(&self) -> u64 {
+    pub(super) fn failcnt(&self) -> u64 {
         self.failcnt.load(Relaxed)
     }
 

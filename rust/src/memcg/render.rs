@@ -40,7 +40,7 @@ pub enum MemcgEvent {
     SockThrottled,
 }
 
-pub(crate) const NR_MEMCG_EVENTS: usize = 7;
+pub(super) const NR_MEMCG_EVENTS: usize = 7;
 const MEMCG_EVENT_NAMES: [&str; NR_MEMCG_EVENTS] = [
     "low",
     "high",

@@ -43,7 +43,7 @@ impl Cgroups {
     /// Charges `nr` pages to `memcg` and every ancestor. Without `force`, fails with
     /// LimitExceeded (charging nothing) when any level would exceed its memory.max; with
     /// `force` it charges anyway. Either way a level over its limit gets a `max` event.
-    pub(crate) fn try_charge_chain(
+    pub(super) fn try_charge_chain(
         &self,
         t: &Tree,
         memcg: MemcgId,
@@ -71,7 +71,7 @@ impl Cgroups {
         Ok(())
     }
 
-    pub(crate) fn uncharge_chain(&self, t: &Tree, memcg: MemcgId, nr: u64) {
+    pub(super) fn uncharge_chain(&self, t: &Tree, memcg: MemcgId, nr: u64) {
         if let Ok(m) = t.memcg(memcg) {
             for &a in m.chain.iter() {
                 t.memcgs[a as usize].memory.uncharge(nr);
@@ -212,13 +212,13 @@ impl Cgroups {
         }
     }
 
-    pub(crate) fn add_memcg_state(&self, t: &Tree, memcg: MemcgId, item: StatItem, delta: i64) {
+    pub(super) fn add_memcg_state(&self, t: &Tree, memcg: MemcgId, item: StatItem, delta: i64) {
         for &a in t.memcgs[memcg as usize].chain.iter() {
             t.memcgs[a as usize].state[item as usize].fetch_add(delta, Relaxed);
         }
     }
 
-    pub(crate) fn add_lruvec_state(
+    pub(super) fn add_lruvec_state(
         &self,
         t: &Tree,
         memcg: MemcgId,
@@ -236,7 +236,7 @@ impl Cgroups {
 
     /// `memcg`'s hierarchical value of `item`: its memcg-wide counter, or for a lruvec item
     /// the sum of its per-node counters.
-    pub(crate) fn memcg_value(&self, m: &MemcgNode, item: StatItem) -> i64 {
+    pub(super) fn memcg_value(&self, m: &MemcgNode, item: StatItem) -> i64 {
         let i = item as usize;
         if self.reg.items()[i].level == StatLevel::Lruvec {
             let n = self.reg.len();
@@ -295,7 +295,7 @@ impl Cgroups {
         Ok(())
     }
 
-    pub(crate) fn add_node_state(&self, nid: usize, item: StatItem, delta: i64) {
+    pub(super) fn add_node_state(&self, nid: usize, item: StatItem, delta: i64) {
         self.node[nid * self.reg.len() + item as usize].fetch_add(delta, Relaxed);
     }
 

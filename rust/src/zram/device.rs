@@ -117,7 +117,7 @@ pub(crate) fn errno(e: Errno, msg: impl Into<String>) -> ZsError {
 }
 
 /// The compressor for `alg`, at `level` when `algorithm_params` set one.
-pub(crate) fn make_compressor(alg: Algorithm, level: Option<i32>) -> Result<Box<dyn Compressor>> {
+pub(super) fn make_compressor(alg: Algorithm, level: Option<i32>) -> Result<Box<dyn Compressor>> {
     match level {
         None => Ok(alg.compressor()),
         Some(level) => alg.with_level(level),
@@ -214,7 +214,7 @@ impl Zram {
         self.store_algorithm(0, name)
     }
 
-    pub(crate) fn store_algorithm(&self, prio: usize, name: &str) -> Result<()> {
+    pub(super) fn store_algorithm(&self, prio: usize, name: &str) -> Result<()> {
         if name.len() >= super::MAX_ALGO_NAME {
             return Err(errno(Errno::E2BIG, "algorithm name too long"));
         }

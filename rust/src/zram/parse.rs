@@ -3,10 +3,10 @@
 //! themselves (`memparse`, `kstrtoull`) are the crate's one copy in `crate::parse`.
 
 use crate::error::{Errno, Result, ZsError};
-pub(crate) use crate::parse::{kstrtoull, memparse_some};
+pub(super) use crate::parse::{kstrtoull, memparse_some};
 
 /// `kstrtou*` into a narrower type: `-ERANGE` when the value does not fit.
-pub(crate) fn kstrto_max(s: &str, max: u64) -> Result<u64> {
+pub(super) fn kstrto_max(s: &str, max: u64) -> Result<u64> {
     let v = kstrtoull(s, 10)?;
     if v > max {
         return Err(ZsError::Errno(
@@ -18,13 +18,13 @@ pub(crate) fn kstrto_max(s: &str, max: u64) -> Result<u64> {
 }
 
 /// `sysfs_streq`: equal, ignoring one trailing newline on either side.
-pub(crate) fn sysfs_streq(a: &str, b: &str) -> bool {
+pub(super) fn sysfs_streq(a: &str, b: &str) -> bool {
     a.strip_suffix('\n').unwrap_or(a) == b.strip_suffix('\n').unwrap_or(b)
 }
 
 /// `next_arg` over the whole input: whitespace-separated `param` or `param=value` tokens
 /// (double quotes around a value are removed).
-pub(crate) fn args(s: &str) -> Vec<(&str, Option<&str>)> {
+pub(super) fn args(s: &str) -> Vec<(&str, Option<&str>)> {
     s.split_whitespace()
         .map(|tok| match tok.split_once('=') {
             Some((k, v)) => (
@@ -41,7 +41,7 @@ pub(crate) fn args(s: &str) -> Vec<(&str, Option<&str>)> {
 }
 
 /// A trailing newline removed, as attribute stores do for names and paths.
-pub(crate) fn chomp(s: &str) -> &str {
+pub(super) fn chomp(s: &str) -> &str {
     s.strip_suffix('\n').unwrap_or(s)
 }
 

@@ -261,7 +261,7 @@ impl Zram {
 
 /// `zcomp_available_show`: every algorithm followed by a space, the selected one in brackets,
 /// then a newline.
-pub(crate) fn available_text(selected: Option<Algorithm>) -> String {
+pub(super) fn available_text(selected: Option<Algorithm>) -> String {
     let mut out = String::new();
     for alg in Algorithm::ALL {
         let name = alg.name();

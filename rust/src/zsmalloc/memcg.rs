@@ -216,7 +216,7 @@ type Share = (usize, i64, i64);
 /// the objcg lands before or after the whole run, a moment that was never fixed anyway); like
 /// the kernel's per-CPU stat batching, only the intermediate values are never seen.
 #[derive(Debug, Default)]
-pub(crate) struct UnchargeBatch {
+pub(super) struct UnchargeBatch {
     /// The first `used` runs are live; the rest keep their vectors' capacity for reuse.
     runs: Vec<UnchargeRun>,
     used: usize,
@@ -270,7 +270,7 @@ fn ok<T>(r: Result<T>) -> T {
 
 impl Pool {
     /// The node shares of slot `idx` of zspage `zid` under the current layout (patch 09).
-    pub(crate) fn slot_shares(&self, inner: &Inner, zid: u32, idx: u32) -> [Option<Share>; 2] {
+    pub(super) fn slot_shares(&self, inner: &Inner, zid: u32, idx: u32) -> [Option<Share>; 2] {
         let z = inner.zspages.get(zid);
         let size = inner.classes[z.class as usize].size;
         let page = self.geom.page_size;
@@ -296,7 +296,7 @@ impl Pool {
     /// Adds (`sign` = 1) or removes (−1) an object's statistics — lruvec split and node
     /// uncompressed count — without charging: what write/free do besides the charge, and all
     /// that compaction and page migration do.
-    pub(crate) fn mod_slot_stats(&self, inner: &Inner, zid: u32, idx: u32, o: ObjcgId, sign: i64) {
+    pub(super) fn mod_slot_stats(&self, inner: &Inner, zid: u32, idx: u32, o: ObjcgId, sign: i64) {
         let Accounting::Zsmalloc(p) = &self.acct else {
             return;
         };
@@ -334,7 +334,7 @@ impl Pool {
     }
 
     /// Node compressed pages: ±1 per frame of a memcg-aware pool's zspage.
-    pub(crate) fn mod_node_pages(&self, nid: usize, delta: i64) {
+    pub(super) fn mod_node_pages(&self, nid: usize, delta: i64) {
         if let Accounting::Zsmalloc(p) = &self.acct {
             ok(p.cgroups.mod_node_state(nid, p.compressed, delta));
         }
@@ -342,7 +342,7 @@ impl Pool {
 
     /// Records `memcg`'s objcg as the owner of the object in `cell` and charges it, as the
     /// pool's accounting mode says. Root (no objcg) is recorded as no owner and charged nothing.
-    pub(crate) fn charge_cell(&self, inner: &mut Inner, cell: u32, memcg: MemcgId) -> Result<()> {
+    pub(super) fn charge_cell(&self, inner: &mut Inner, cell: u32, memcg: MemcgId) -> Result<()> {
         let Some(cg) = self.acct.cgroups().cloned() else {
             return Err(ZsError::InvalidArgument(format!(
                 "pool {} is not memcg-aware: write without a cgroup",
@@ -359,7 +359,7 @@ impl Pool {
 
     /// `charge_cell` with the objcg (and its reference) already in the caller's hands, as
     /// zswap's store has it.
-    pub(crate) fn charge_cell_objcg(
+    pub(super) fn charge_cell_objcg(
         &self,
         cg: &Cgroups,
         inner: &mut Inner,
@@ -418,7 +418,7 @@ impl Pool {
     }
 
     /// Whether the object in `cell` has an owner other than the one `memcg` would record.
-    pub(crate) fn owned_by_other(&self, inner: &Inner, cell: u32, memcg: MemcgId) -> Result<bool> {
+    pub(super) fn owned_by_other(&self, inner: &Inner, cell: u32, memcg: MemcgId) -> Result<bool> {
         let current = self.cell_objcg(inner, cell);
         let Some(cg) = self.acct.cgroups() else {
             return Ok(false);
@@ -438,7 +438,7 @@ impl Pool {
     }
 
     /// The objcg owning a live object (`NONE` if none).
-    pub(crate) fn cell_objcg(&self, inner: &Inner, cell: u32) -> u32 {
+    pub(super) fn cell_objcg(&self, inner: &Inner, cell: u32) -> u32 {
         match &self.acct {
             Accounting::None => NONE,
             Accounting::Zsmalloc(_) => {
@@ -453,7 +453,7 @@ impl Pool {
     /// uncharge from the current layout, drop the pointer's reference, clear the slot. In a
     /// memcg-aware pool the memcg side goes to `batch`, applied by `flush_uncharges`; the
     /// layout side (the slot's owner) is cleared now. Before the series, it is immediate.
-    pub(crate) fn uncharge_cell(&self, inner: &mut Inner, cell: u32, batch: &mut UnchargeBatch) {
+    pub(super) fn uncharge_cell(&self, inner: &mut Inner, cell: u32, batch: &mut UnchargeBatch) {
         let o = self.cell_objcg(inner, cell);
         if o == NONE {
             return;
@@ -481,7 +481,7 @@ impl Pool {
     }
 
     /// Applies the uncharges a batch deferred, one memcg call per objcg, and empties it.
-    pub(crate) fn flush_uncharges(&self, batch: &mut UnchargeBatch) {
+    pub(super) fn flush_uncharges(&self, batch: &mut UnchargeBatch) {
         if let Accounting::Zsmalloc(p) = &self.acct {
             for r in &batch.runs[..batch.used] {
                 ok(p.cgroups

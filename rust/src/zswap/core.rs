@@ -254,7 +254,7 @@ impl Zswap {
         }
     }
 
-    pub(crate) fn ever_enabled(&self) -> bool {
+    pub(super) fn ever_enabled(&self) -> bool {
         self.ever_enabled.load(Relaxed)
     }
 
@@ -356,7 +356,7 @@ impl Zswap {
     }
 
     /// `zswap_check_limits()`: true when the store must be refused.
-    pub(crate) fn check_limits(&self) -> bool {
+    pub(super) fn check_limits(&self) -> bool {
         let cur = self.total_pages();
         let max = self.max_pool_pages();
         if cur >= max {
@@ -382,18 +382,18 @@ impl Zswap {
     }
 
     /// Whether a failure is queued at `fp` (without consuming it).
-    pub(crate) fn fault_pending(&self, fp: FailPoint) -> bool {
+    pub(super) fn fault_pending(&self, fp: FailPoint) -> bool {
         self.faults[fp as usize].load(Relaxed) != 0
     }
 
     /// Whether no failure is queued anywhere (tests inject failures into exact passes, so
     /// batches then run on one thread).
-    pub(crate) fn faults_idle(&self) -> bool {
+    pub(super) fn faults_idle(&self) -> bool {
         self.faults.iter().all(|f| f.load(Relaxed) == 0)
     }
 
     /// Consumes one injected failure at `fp`.
-    pub(crate) fn take_fault(&self, fp: FailPoint) -> bool {
+    pub(super) fn take_fault(&self, fp: FailPoint) -> bool {
         self.faults[fp as usize]
             .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
             .is_ok()
@@ -401,7 +401,7 @@ impl Zswap {
 
     /// `zswap_entry_free` of an entry already out of the index: LRU removal, zs_free (which
     /// uncharges), stored counters down.
-    pub(crate) fn entry_free(&self, st: &mut State, id: u32) {
+    pub(super) fn entry_free(&self, st: &mut State, id: u32) {
         let e = self.entry_forget(st, id);
         // The handle came from this pool and is freed only here, so this cannot fail.
         let _ = self.pool.free(e.handle);
@@ -409,7 +409,7 @@ impl Zswap {
 
     /// `entry_free` for an entry whose object the caller has freed already (an exclusive
     /// load frees it in the same pool call that reads it): LRU removal, counters down.
-    pub(crate) fn entry_forget(&self, st: &mut State, id: u32) -> Entry {
+    pub(super) fn entry_forget(&self, st: &mut State, id: u32) -> Entry {
         let e = st.entries.release(id);
         gauge_add(&self.ctr.stored_pages, -1);
         if e.length as usize == self.page_size {

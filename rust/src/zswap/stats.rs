@@ -70,12 +70,12 @@ pub(crate) struct Counters {
 
 /// Moves a gauge that only the holder of the entry lock writes: a plain load and store, not an
 /// atomic read-modify-write (readers see the old or the new value, never a torn one).
-pub(crate) fn gauge_add(g: &AtomicI64, delta: i64) {
+pub(super) fn gauge_add(g: &AtomicI64, delta: i64) {
     g.store(g.load(Relaxed) + delta, Relaxed);
 }
 
 /// Increments a cumulative counter.
-pub(crate) fn inc(c: &AtomicU64) {
+pub(super) fn inc(c: &AtomicU64) {
     c.fetch_add(1, Relaxed);
 }
 
