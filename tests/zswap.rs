@@ -53,7 +53,7 @@ fn world_with(mode: &'static str, nodes: &[usize], cfg: ZswapConfig) -> W {
     let dev = Arc::new(SwapDevices::new(PS));
     assert_eq!(dev.swapon(&path, 4096).unwrap(), 0);
     let cfg = ZswapConfig {
-        accounting: mode.into(),
+        accounting: mode.parse().unwrap(),
         ..cfg
     };
     let zs = Arc::new(Zswap::new(mem.clone(), Some(cg.clone()), cfg, Some(dev)).unwrap());

@@ -13,7 +13,7 @@ use std::path::Path;
 use crate::error::{Errno, Result, ZsError};
 
 /// Claims `file` (opened from `path`) for its sole user, or EBUSY if another holds it.
-pub fn claim(file: &File, path: &Path, user: &str) -> Result<()> {
+pub(crate) fn claim(file: &File, path: &Path, user: &str) -> Result<()> {
     match file.try_lock() {
         Ok(()) => Ok(()),
         Err(TryLockError::WouldBlock) => Err(ZsError::errno_msg(

@@ -7,16 +7,21 @@
 //! a swap layer with real backing files), `zram` (the compressed block
 //! device), `nbd` (an NBD server for zram devices). The `py` module, built only with the
 //! `python` feature, is the sole place that knows about Python.
+//!
+//! The public API is the layer modules and their re-exports; the error types are at the root
+//! ([`ZsError`], [`Errno`], [`Result`]), as is [`memparse`], the kernel's size parser every
+//! layer shares. Helpers below the layers (`claim`: exclusive backing files; `sync`: the
+//! poison-tolerant lock; `parse`: the kernel's number parsers) are private.
 // The core is safe Rust: every module below is compiled with forbid(unsafe_code); only the
 // binding layer, whose glue pyo3 generates, is exempt.
 #[forbid(unsafe_code)]
 mod batch;
 #[forbid(unsafe_code)]
-pub mod claim;
+mod claim;
 #[forbid(unsafe_code)]
 pub mod compress;
 #[forbid(unsafe_code)]
-pub mod error;
+mod error;
 #[forbid(unsafe_code)]
 pub mod mem;
 #[forbid(unsafe_code)]
@@ -26,9 +31,11 @@ pub mod nbd;
 #[forbid(unsafe_code)]
 pub mod pagegen;
 #[forbid(unsafe_code)]
+mod parse;
+#[forbid(unsafe_code)]
 pub mod sim;
 #[forbid(unsafe_code)]
-pub mod sync;
+mod sync;
 #[forbid(unsafe_code)]
 pub mod zram;
 #[forbid(unsafe_code)]
@@ -40,3 +47,4 @@ pub mod zswap;
 mod py;
 
 pub use error::{Errno, Result, ZsError};
+pub use parse::memparse;

@@ -64,7 +64,7 @@ fn deflate_bound(len: usize) -> usize {
 
 impl Compressor for Deflate {
     fn name(&self) -> &'static str {
-        "deflate"
+        super::Algorithm::Deflate.name()
     }
 
     fn compress(&self, src: &[u8], dst: &mut Vec<u8>) -> Result<usize> {

@@ -46,7 +46,7 @@ impl Default for Lz4 {
 
 impl Compressor for Lz4 {
     fn name(&self) -> &'static str {
-        "lz4"
+        super::Algorithm::Lz4.name()
     }
 
     fn compress(&self, src: &[u8], dst: &mut Vec<u8>) -> Result<usize> {
@@ -91,7 +91,7 @@ impl Default for Lz4Hc {
 
 impl Compressor for Lz4Hc {
     fn name(&self) -> &'static str {
-        "lz4hc"
+        super::Algorithm::Lz4Hc.name()
     }
 
     fn compress(&self, src: &[u8], dst: &mut Vec<u8>) -> Result<usize> {

@@ -59,7 +59,7 @@ fn zstd_err(e: std::io::Error) -> ZsError {
 
 impl Compressor for Zstd {
     fn name(&self) -> &'static str {
-        "zstd"
+        super::Algorithm::Zstd.name()
     }
 
     fn compress(&self, src: &[u8], dst: &mut Vec<u8>) -> Result<usize> {

@@ -34,7 +34,10 @@ pub use backend_deflate::Deflate;
 pub use backend_lz4::{Lz4, Lz4Hc};
 pub use backend_zstd::Zstd;
 
-use crate::error::{Result, ZsError};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Errno, Result, ZsError};
 
 /// A page compressor. Implementations are stateless from the caller's view and may be shared
 /// between threads; any per-call context is pooled internally.
@@ -47,26 +50,119 @@ pub trait Compressor: Send + Sync {
     fn decompress(&self, src: &[u8], dst: &mut [u8]) -> Result<()>;
 }
 
-/// Names accepted by [`by_name`], in the order the kernel's zram lists its backends.
-const NAMES: &[&str] = &["lz4", "lz4hc", "zstd", "deflate"];
+/// The algorithms offered: the one table of their names, constructors and driver quirks that
+/// zram (`comp_algorithm`, `recomp_algorithm`, `algorithm_params`), zswap (`compressor`) and the
+/// Python bindings use. Parsed from the kernel's name with [`FromStr`], printed with
+/// [`fmt::Display`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// `lz4` (drivers/block/zram/backend_lz4.c).
+    Lz4,
+    /// `lz4hc` (backend_lz4hc.c).
+    Lz4Hc,
+    /// `zstd` (backend_zstd.c).
+    Zstd,
+    /// `deflate` (backend_deflate.c).
+    Deflate,
+}
 
-/// The algorithm names [`by_name`] accepts.
+impl Algorithm {
+    /// Every algorithm, in the order the kernel's zram lists its backends (`backends[]` in
+    /// drivers/block/zram/zcomp.c).
+    pub const ALL: [Algorithm; 4] = [
+        Algorithm::Lz4,
+        Algorithm::Lz4Hc,
+        Algorithm::Zstd,
+        Algorithm::Deflate,
+    ];
+
+    /// The kernel's name of the algorithm.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algorithm::Lz4 => "lz4",
+            Algorithm::Lz4Hc => "lz4hc",
+            Algorithm::Zstd => "zstd",
+            Algorithm::Deflate => "deflate",
+        }
+    }
+
+    /// The compressor configured with the kernel's defaults.
+    pub fn compressor(self) -> Box<dyn Compressor> {
+        match self {
+            Algorithm::Lz4 => Box::new(Lz4::default()),
+            Algorithm::Lz4Hc => Box::new(Lz4Hc::default()),
+            Algorithm::Zstd => Box::new(Zstd::default()),
+            Algorithm::Deflate => Box::new(Deflate::default()),
+        }
+    }
+
+    /// The compressor at `level` (zram's `algorithm_params level=`): lz4's acceleration,
+    /// lz4hc's and zstd's level, deflate's level 0..=9.
+    pub fn with_level(self, level: i32) -> Result<Box<dyn Compressor>> {
+        Ok(match self {
+            Algorithm::Lz4 => Box::new(Lz4::new(level)?),
+            Algorithm::Lz4Hc => Box::new(Lz4Hc::new(level)?),
+            Algorithm::Zstd => Box::new(Zstd::new(level)?),
+            Algorithm::Deflate => {
+                Box::new(Deflate::new(u32::try_from(level).map_err(|_| {
+                    ZsError::Compression(format!("deflate: invalid level {level}"))
+                })?)?)
+            }
+        })
+    }
+
+    /// The errno the kernel's crypto driver returns when the output does not fit PAGE_SIZE:
+    /// lz4/lz4hc return `-EINVAL` (`!out_len`), zstd and deflate `-ENOSPC` (their 6.15+
+    /// drivers).
+    pub fn overflow_errno(self) -> Errno {
+        match self {
+            Algorithm::Zstd | Algorithm::Deflate => Errno::ENOSPC,
+            Algorithm::Lz4 | Algorithm::Lz4Hc => Errno::EINVAL,
+        }
+    }
+}
+
+impl FromStr for Algorithm {
+    type Err = ZsError;
+
+    fn from_str(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| {
+                ZsError::Compression(format!(
+                    "unknown algorithm {name:?}; available: {}",
+                    NAMES.join(", ")
+                ))
+            })
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// [`Algorithm::ALL`]'s names, for callers that list them.
+const NAMES: [&str; Algorithm::ALL.len()] = {
+    let mut names = [""; Algorithm::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Algorithm::ALL[i].name();
+        i += 1;
+    }
+    names
+};
+
+/// The algorithm names [`by_name`] accepts, in [`Algorithm::ALL`]'s order.
 pub fn available() -> &'static [&'static str] {
-    NAMES
+    &NAMES
 }
 
 /// The compressor called `name`, configured with the kernel's defaults for it.
 pub fn by_name(name: &str) -> Result<Box<dyn Compressor>> {
-    match name {
-        "lz4" => Ok(Box::new(Lz4::default())),
-        "lz4hc" => Ok(Box::new(Lz4Hc::default())),
-        "zstd" => Ok(Box::new(Zstd::default())),
-        "deflate" => Ok(Box::new(Deflate::default())),
-        _ => Err(ZsError::Compression(format!(
-            "unknown algorithm {name:?}; available: {}",
-            NAMES.join(", ")
-        ))),
-    }
+    Ok(name.parse::<Algorithm>()?.compressor())
 }
 
 /// The error for a decompressed length other than the caller's buffer length.

@@ -169,3 +169,25 @@ fn garbage_and_truncated_input_are_errors_not_panics() {
         assert!(out == page);
     }
 }
+
+#[test]
+fn one_table_of_algorithms_names_levels_and_errnos() {
+    use super::Algorithm;
+    use crate::error::Errno;
+    let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+    assert_eq!(names, available());
+    for a in Algorithm::ALL {
+        assert_eq!(a.name().parse::<Algorithm>().unwrap(), a);
+        assert_eq!(a.to_string(), a.name());
+        assert_eq!(a.compressor().name(), a.name());
+        assert_eq!(a.with_level(1).unwrap().name(), a.name());
+    }
+    assert!(Algorithm::Deflate.with_level(-1).is_err());
+    assert!(Algorithm::Deflate.with_level(10).is_err());
+    let e = "lz4 ".parse::<Algorithm>().unwrap_err();
+    assert!(e.to_string().contains("unknown algorithm \"lz4 \""), "{e}");
+    assert_eq!(Algorithm::Lz4.overflow_errno(), Errno::EINVAL);
+    assert_eq!(Algorithm::Lz4Hc.overflow_errno(), Errno::EINVAL);
+    assert_eq!(Algorithm::Zstd.overflow_errno(), Errno::ENOSPC);
+    assert_eq!(Algorithm::Deflate.overflow_errno(), Errno::ENOSPC);
+}

@@ -10,7 +10,7 @@
 use super::registry::{StatLevel, StatUnit};
 
 /// (memory.stat key, level, unit, node vmstat key, thp)
-pub(crate) type StatRow = (
+pub(super) type StatRow = (
     &'static str,
     StatLevel,
     StatUnit,
@@ -22,7 +22,7 @@ use StatLevel::{Lruvec as L, Memcg as M};
 use StatUnit::{Bytes as B, Count as C, Kib as K, Pages as P};
 
 /// `memory_stats[]`, before the zswap pair.
-pub(crate) const STATS_HEAD: &[StatRow] = &[
+pub(super) const STATS_HEAD: &[StatRow] = &[
     ("anon", L, P, Some("nr_anon_pages"), false),
     ("file", L, P, Some("nr_file_pages"), false),
     ("kernel", M, P, None, false),
@@ -42,7 +42,7 @@ pub(crate) const STATS_HEAD: &[StatRow] = &[
 ];
 
 /// `memory_stats[]`, after the zswap pair.
-pub(crate) const STATS_TAIL: &[StatRow] = &[
+pub(super) const STATS_TAIL: &[StatRow] = &[
     ("file_mapped", L, P, Some("nr_mapped"), false),
     ("file_dirty", L, P, Some("nr_dirty"), false),
     ("file_writeback", L, P, Some("nr_writeback"), false),
@@ -139,7 +139,7 @@ pub(crate) const STATS_TAIL: &[StatRow] = &[
 ];
 
 /// `memcg_vm_event_stat[]` as printed by cgroup v2 (after the synthesised pgscan/pgsteal).
-pub(crate) const MEMCG_EVENTS: &[&str] = &[
+pub(super) const MEMCG_EVENTS: &[&str] = &[
     "pswpin",
     "pswpout",
     "pgscan_kswapd",
@@ -172,7 +172,7 @@ pub(crate) const MEMCG_EVENTS: &[&str] = &[
 ];
 
 /// Node vmstat keys in `vmstat_text[]` order: zone items, NUMA events, node items.
-pub(crate) const VMSTAT_ORDER: &[&str] = &[
+pub(super) const VMSTAT_ORDER: &[&str] = &[
     "nr_free_pages",
     "nr_free_pages_blocks",
     "nr_zone_inactive_anon",
@@ -245,4 +245,4 @@ pub(crate) const VMSTAT_ORDER: &[&str] = &[
 ];
 
 /// Node-only vmstat items printed in huge pages.
-pub(crate) const VMSTAT_THP_ONLY: &[&str] = &["nr_shmem_pmdmapped", "nr_file_pmdmapped"];
+pub(super) const VMSTAT_THP_ONLY: &[&str] = &["nr_shmem_pmdmapped", "nr_file_pmdmapped"];

@@ -54,8 +54,10 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::error::{Result, ZsError};
 
 pub use objcg::ObjStatDelta;
-pub use page_counter::{memparse, page_counter_max, page_counter_memparse};
-pub use registry::{KnownItems, Registry, StatItem, StatItemDef, StatLayout, StatLevel, StatUnit};
+pub use page_counter::{page_counter_max, page_counter_memparse};
+pub use registry::{
+    KnownItems, Reclaimer, Registry, StatItem, StatItemDef, StatLayout, StatLevel, StatUnit,
+};
 pub use render::MemcgEvent;
 
 use tree::Tree;

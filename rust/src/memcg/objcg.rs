@@ -28,7 +28,7 @@ use crate::sync::Lock;
 
 /// One obj_cgroup.
 #[derive(Debug)]
-pub(crate) struct Objcg {
+pub(super) struct Objcg {
     /// Owning memcg; changed only under the tree's write lock (re-parenting).
     pub(crate) memcg: MemcgId,
     refcnt: AtomicU64,
@@ -125,7 +125,7 @@ impl Cgroups {
         self.objcg_put_locked(&t, o)
     }
 
-    pub(crate) fn objcg_put_locked(&self, t: &Tree, o: ObjcgId) -> Result<()> {
+    pub(super) fn objcg_put_locked(&self, t: &Tree, o: ObjcgId) -> Result<()> {
         self.objcg_put_n_locked(t, o, 1)
     }
 

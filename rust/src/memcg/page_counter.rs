@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::error::{Result, ZsError};
+use crate::parse::memparse;
 
 /// `PAGE_COUNTER_MAX` for a page size: the value read back as "max".
 pub fn page_counter_max(page_size: u64) -> u64 {
@@ -16,7 +17,7 @@ pub fn page_counter_max(page_size: u64) -> u64 {
 
 /// One level's page counter.
 #[derive(Debug)]
-pub(crate) struct PageCounter {
+pub(super) struct PageCounter {
     usage: AtomicU64,
     max: AtomicU64,
     watermark: AtomicU64,
@@ -35,7 +36,7 @@ impl PageCounter {
     }
 
     /// Pages charged.
-    pub(crate) fn usage(&self) -> u64 {
+    pub(super) fn usage(&self) -> u64 {
         self.usage.load(Relaxed)
     }
 
@@ -45,7 +46,7 @@ impl PageCounter {
     }
 
     /// Sets the limit; never reclaims (the simulation layer does that).
-    pub(crate) fn set_max(&self, pages: u64) {
+    pub(super) fn set_max(&self, pages: u64) {
         self.max.store(pages, Relaxed);
     }
 
@@ -55,7 +56,7 @@ impl PageCounter {
     }
 
     /// Times a try-charge failed at this level.
-    pub(crate) fn failcnt(&self) -> u64 {
+    pub(super) fn failcnt(&self) -> u64 {
         self.failcnt.load(Relaxed)
     }
 
@@ -83,48 +84,6 @@ impl PageCounter {
             .usage
             .fetch_update(Relaxed, Relaxed, |u| Some(u.saturating_sub(nr)));
     }
-}
-
-/// Parses an unsigned integer like `simple_strtoull(s, &end, 0)`: `0x` hex, leading-0 octal,
-/// else decimal. Returns the value (saturating) and the unparsed rest.
-pub(crate) fn parse_ull(s: &str) -> (u64, &str) {
-    let b = s.as_bytes();
-    let (radix, start) =
-        if b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' && b[2].is_ascii_hexdigit() {
-            (16, 2)
-        } else if b.first() == Some(&b'0') {
-            (8, 0)
-        } else {
-            (10, 0)
-        };
-    let mut value: u64 = 0;
-    let mut end = start;
-    while let Some(d) = b.get(end).and_then(|&c| (c as char).to_digit(radix)) {
-        value = value.saturating_mul(radix as u64).saturating_add(d as u64);
-        end += 1;
-    }
-    (value, &s[end..])
-}
-
-/// The kernel's `memparse`: a number with an optional K/M/G/T/P/E suffix (either case), in bytes.
-/// Returns the value (saturating at u64::MAX) and the unparsed rest.
-pub fn memparse(s: &str) -> (u64, &str) {
-    let (value, rest) = parse_ull(s);
-    let shift = match rest.as_bytes().first() {
-        Some(b'K' | b'k') => 10,
-        Some(b'M' | b'm') => 20,
-        Some(b'G' | b'g') => 30,
-        Some(b'T' | b't') => 40,
-        Some(b'P' | b'p') => 50,
-        Some(b'E' | b'e') => 60,
-        _ => return (value, rest),
-    };
-    let scaled = if value.leading_zeros() < shift {
-        u64::MAX
-    } else {
-        value << shift
-    };
-    (scaled, &rest[1..])
 }
 
 /// The kernel's `page_counter_memparse` after `strstrip`: "max" or a memparse byte count that

@@ -107,7 +107,44 @@ impl StatItemDef {
     }
 }
 
-/// Items the other layers use by name, resolved once.
+/// Who reclaims, for the kernel's `pgscan_*` / `pgsteal_*` split (`memcg_vm_event_stat[]`
+/// order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Reclaimer {
+    /// kswapd (background reclaim of a node below its watermarks).
+    Kswapd = 0,
+    /// Direct reclaim by the allocating task (a charge over memory.max, or a node out of
+    /// memory).
+    #[default]
+    Direct = 1,
+    /// khugepaged.
+    Khugepaged = 2,
+    /// memory.reclaim.
+    Proactive = 3,
+}
+
+impl Reclaimer {
+    /// Every reclaimer, in the kernel's key order.
+    pub const ALL: [Reclaimer; 4] = [
+        Reclaimer::Kswapd,
+        Reclaimer::Direct,
+        Reclaimer::Khugepaged,
+        Reclaimer::Proactive,
+    ];
+
+    /// The key suffix: `pgscan_<suffix>`, `pgsteal_<suffix>`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Reclaimer::Kswapd => "kswapd",
+            Reclaimer::Direct => "direct",
+            Reclaimer::Khugepaged => "khugepaged",
+            Reclaimer::Proactive => "proactive",
+        }
+    }
+}
+
+/// Items the other layers use directly, resolved once when the registry is built: the one
+/// table of the built-in items code updates (no layer looks these up by name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KnownItems {
     /// `kernel` (MEMCG_KMEM, pages): what obj_cgroup charges add.
@@ -130,10 +167,38 @@ pub struct KnownItems {
     pub slab_unreclaimable: StatItem,
     /// `hugetlb` (printed in memory.stat only with hugetlb accounting).
     pub hugetlb: StatItem,
-    /// pgscan_{kswapd,direct,khugepaged,proactive}, summed into `pgscan`.
+    /// `anon` (NR_ANON_MAPPED, pages): the simulator's resident anonymous pages.
+    pub anon: StatItem,
+    /// `pgfault` event.
+    pub pgfault: StatItem,
+    /// `pgmajfault` event.
+    pub pgmajfault: StatItem,
+    /// `pswpin` event (pages read from a swap device).
+    pub pswpin: StatItem,
+    /// `pswpout` event (pages written to a swap device).
+    pub pswpout: StatItem,
+    /// `swpin_zero` event.
+    pub swpin_zero: StatItem,
+    /// `swpout_zero` event.
+    pub swpout_zero: StatItem,
+    /// pgscan_{kswapd,direct,khugepaged,proactive}, summed into `pgscan`; index by
+    /// [`Reclaimer`] with [`KnownItems::pgscan`].
     pub pgscan: [StatItem; 4],
-    /// pgsteal_{kswapd,direct,khugepaged,proactive}, summed into `pgsteal`.
+    /// pgsteal_{kswapd,direct,khugepaged,proactive}, summed into `pgsteal`; index by
+    /// [`Reclaimer`] with [`KnownItems::pgsteal`].
     pub pgsteal: [StatItem; 4],
+}
+
+impl KnownItems {
+    /// `pgscan_<reclaimer>`.
+    pub fn pgscan(&self, r: Reclaimer) -> StatItem {
+        self.pgscan[r as usize]
+    }
+
+    /// `pgsteal_<reclaimer>`.
+    pub fn pgsteal(&self, r: Reclaimer) -> StatItem {
+        self.pgsteal[r as usize]
+    }
 }
 
 /// All items, their lookup table and the kernel's print orders.
@@ -170,6 +235,13 @@ impl Registry {
                 slab_reclaimable: 0,
                 slab_unreclaimable: 0,
                 hugetlb: 0,
+                anon: 0,
+                pgfault: 0,
+                pgmajfault: 0,
+                pswpin: 0,
+                pswpout: 0,
+                swpin_zero: 0,
+                swpout_zero: 0,
                 pgscan: [0; 4],
                 pgsteal: [0; 4],
             },
@@ -300,18 +372,15 @@ impl Registry {
             slab_reclaimable: f("slab_reclaimable")?,
             slab_unreclaimable: f("slab_unreclaimable")?,
             hugetlb: f("hugetlb")?,
-            pgscan: [
-                f("pgscan_kswapd")?,
-                f("pgscan_direct")?,
-                f("pgscan_khugepaged")?,
-                f("pgscan_proactive")?,
-            ],
-            pgsteal: [
-                f("pgsteal_kswapd")?,
-                f("pgsteal_direct")?,
-                f("pgsteal_khugepaged")?,
-                f("pgsteal_proactive")?,
-            ],
+            anon: f("anon")?,
+            pgfault: f("pgfault")?,
+            pgmajfault: f("pgmajfault")?,
+            pswpin: f("pswpin")?,
+            pswpout: f("pswpout")?,
+            swpin_zero: f("swpin_zero")?,
+            swpout_zero: f("swpout_zero")?,
+            pgscan: try_each(Reclaimer::ALL, |r| f(&format!("pgscan_{}", r.suffix())))?,
+            pgsteal: try_each(Reclaimer::ALL, |r| f(&format!("pgsteal_{}", r.suffix())))?,
         })
     }
 
@@ -377,4 +446,16 @@ impl Registry {
     pub fn known(&self) -> &KnownItems {
         &self.known
     }
+}
+
+/// `f` of every element, or its first error.
+fn try_each<const N: usize>(
+    rs: [Reclaimer; N],
+    f: impl Fn(Reclaimer) -> Result<StatItem>,
+) -> Result<[StatItem; N]> {
+    let mut out = [0; N];
+    for (o, r) in out.iter_mut().zip(rs) {
+        *o = f(r)?;
+    }
+    Ok(out)
 }

@@ -14,11 +14,12 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::page_counter::{page_counter_memparse, parse_ull, tunable_text};
+use super::page_counter::{page_counter_memparse, tunable_text};
 use super::registry::StatLevel;
 use super::tree::MemcgNode;
 use super::{Cgroups, MemcgId, ROOT_MEMCG};
 use crate::error::{Result, ZsError};
+use crate::parse::kstrtoull;
 
 /// memory.events entries (`enum memcg_memory_event`), in file order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub enum MemcgEvent {
     SockThrottled,
 }
 
-pub(crate) const NR_MEMCG_EVENTS: usize = 7;
+pub(super) const NR_MEMCG_EVENTS: usize = 7;
 const MEMCG_EVENT_NAMES: [&str; NR_MEMCG_EVENTS] = [
     "low",
     "high",
@@ -249,10 +250,9 @@ impl Cgroups {
                 .zswap_max
                 .store(page_counter_memparse(value, self.page_size)?, Relaxed),
             "memory.zswap.writeback" => {
-                let v = value.trim();
-                let digits = v.strip_prefix('+').unwrap_or(v);
-                let (n, rest) = parse_ull(digits);
-                if digits.is_empty() || !rest.is_empty() || n > 1 {
+                // kstrtoint(strstrip(buf), 0, …), then 0 or 1.
+                let n = kstrtoull(value.trim(), 0).unwrap_or(u64::MAX);
+                if n > 1 {
                     return Err(ZsError::InvalidArgument(format!(
                         "memory.zswap.writeback accepts 0 or 1, got {value:?} (EINVAL)"
                     )));

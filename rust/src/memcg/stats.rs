@@ -44,7 +44,7 @@ impl Cgroups {
     /// Charges `nr` pages to `memcg` and every ancestor. Without `force`, fails with
     /// LimitExceeded (charging nothing) when any level would exceed its memory.max; with
     /// `force` it charges anyway. Either way a level over its limit gets a `max` event.
-    pub(crate) fn try_charge_chain(
+    pub(super) fn try_charge_chain(
         &self,
         t: &Tree,
         memcg: MemcgId,
@@ -74,7 +74,7 @@ impl Cgroups {
         Ok(())
     }
 
-    pub(crate) fn uncharge_chain(&self, t: &Tree, memcg: MemcgId, nr: u64) {
+    pub(super) fn uncharge_chain(&self, t: &Tree, memcg: MemcgId, nr: u64) {
         if let Ok(m) = t.memcg(memcg) {
             for &a in m.chain.iter() {
                 t.memcgs[a as usize].memory.uncharge(nr);
@@ -217,7 +217,7 @@ impl Cgroups {
         }
     }
 
-    pub(crate) fn add_memcg_state(&self, t: &Tree, memcg: MemcgId, item: StatItem, delta: i64) {
+    pub(super) fn add_memcg_state(&self, t: &Tree, memcg: MemcgId, item: StatItem, delta: i64) {
         let chain = &t.memcgs[memcg as usize].chain;
         bump(&self.ops.memcg_stat, chain.len() as u64);
         for &a in chain.iter() {
@@ -225,7 +225,7 @@ impl Cgroups {
         }
     }
 
-    pub(crate) fn add_lruvec_state(
+    pub(super) fn add_lruvec_state(
         &self,
         t: &Tree,
         memcg: MemcgId,
@@ -245,7 +245,7 @@ impl Cgroups {
 
     /// `memcg`'s hierarchical value of `item`: its memcg-wide counter, or for a lruvec item
     /// the sum of its per-node counters.
-    pub(crate) fn memcg_value(&self, m: &MemcgNode, item: StatItem) -> i64 {
+    pub(super) fn memcg_value(&self, m: &MemcgNode, item: StatItem) -> i64 {
         let i = item as usize;
         if self.reg.items()[i].level == StatLevel::Lruvec {
             let n = self.reg.len();
@@ -304,7 +304,7 @@ impl Cgroups {
         Ok(())
     }
 
-    pub(crate) fn add_node_state(&self, nid: usize, item: StatItem, delta: i64) {
+    pub(super) fn add_node_state(&self, nid: usize, item: StatItem, delta: i64) {
         bump(&self.ops.node_stat, 1);
         self.node[nid * self.reg.len() + item as usize].fetch_add(delta, Relaxed);
     }

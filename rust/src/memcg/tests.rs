@@ -587,3 +587,33 @@ fn names_the_kernel_refuses_are_refused() {
     assert_eq!(c.lookup("//a/b//").unwrap(), b);
     assert!(c.create(&format!("/{}", "x".repeat(255))).is_ok());
 }
+
+#[test]
+fn known_items_are_the_named_items_for_every_reclaimer() {
+    for layout in [StatLayout::PerLruvecZswap, StatLayout::Upstream] {
+        let mut cfg = MemcgConfig::new(1, 4096);
+        cfg.layout = layout;
+        let c = Cgroups::with_config(cfg).unwrap();
+        let k = c.items();
+        for r in Reclaimer::ALL {
+            let scan = c.stat_item(&format!("pgscan_{}", r.suffix())).unwrap();
+            let steal = c.stat_item(&format!("pgsteal_{}", r.suffix())).unwrap();
+            assert_eq!(k.pgscan(r), scan);
+            assert_eq!(k.pgsteal(r), steal);
+        }
+        for (item, name) in [
+            (k.anon, "anon"),
+            (k.pgfault, "pgfault"),
+            (k.pgmajfault, "pgmajfault"),
+            (k.pswpin, "pswpin"),
+            (k.pswpout, "pswpout"),
+            (k.swpin_zero, "swpin_zero"),
+            (k.swpout_zero, "swpout_zero"),
+            (k.zswap, "zswap"),
+            (k.zswapped, "zswapped"),
+        ] {
+            assert_eq!(c.stat_item(name).unwrap(), item, "{name}");
+        }
+        assert_eq!(Reclaimer::default(), Reclaimer::Direct);
+    }
+}

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::error::ZsError;
+use crate::parse::memparse;
 
 const PS: u64 = 4096;
 
@@ -373,7 +374,9 @@ fn small_files_read_back_like_the_kernel() {
         ("1t", "1099511627776\n"),
         ("", "0\n"), // memparse("") is 0, as in the kernel
         ("max", "max\n"),
-        ("16E", "max\n"), // capped at PAGE_COUNTER_MAX
+        ("16E", "max\n"),                // capped at PAGE_COUNTER_MAX
+        ("17179869184G", "max\n"),       // 2^64: the suffix overflows, memparse saturates
+        ("18446744073709551617", "0\n"), // 2^64 + 1 wraps (simple_strtoull) to 1 byte
     ] {
         c.write_file(a, "memory.max", input).unwrap();
         assert_eq!(rd("memory.max"), back, "{input:?}");

@@ -20,7 +20,7 @@ use crate::error::{Result, ZsError};
 
 /// One memory cgroup.
 #[derive(Debug)]
-pub(crate) struct MemcgNode {
+pub(super) struct MemcgNode {
     pub(crate) path: String,
     pub(crate) parent: Option<MemcgId>,
     pub(crate) children: Vec<MemcgId>,
@@ -53,7 +53,7 @@ pub(crate) struct MemcgNode {
 
 /// A memcg id's entry: the memcg, or what is left of it once freed.
 #[derive(Debug)]
-pub(crate) enum MemcgSlot {
+pub(super) enum MemcgSlot {
     Live(Box<MemcgNode>),
     /// Removed and freed; charges of its old objcgs land at or above `parent`.
     Freed {
@@ -63,7 +63,7 @@ pub(crate) enum MemcgSlot {
 
 /// Every memcg id ever created, by id.
 #[derive(Debug, Default)]
-pub(crate) struct MemcgTable(Vec<MemcgSlot>);
+pub(super) struct MemcgTable(Vec<MemcgSlot>);
 
 impl MemcgTable {
     /// The memcg `id`, unless it never existed or was freed.
@@ -126,7 +126,7 @@ impl std::ops::IndexMut<usize> for MemcgTable {
 
 /// All memcgs and objcgs.
 #[derive(Debug)]
-pub(crate) struct Tree {
+pub(super) struct Tree {
     pub(crate) memcgs: MemcgTable,
     pub(crate) objcgs: Vec<Objcg>,
     by_path: HashMap<String, MemcgId>,
@@ -199,7 +199,7 @@ impl Tree {
     }
 
     /// `id` if it is not freed, else its nearest ancestor that is not.
-    pub(crate) fn live_at_or_above(&self, id: MemcgId) -> Result<MemcgId> {
+    pub(super) fn live_at_or_above(&self, id: MemcgId) -> Result<MemcgId> {
         self.check_id(id)?;
         let mut at = id;
         while self.memcgs.get(at).is_none() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::session::POLL;
 
 #[derive(Debug)]
-pub(crate) struct Budget {
+pub(super) struct Budget {
     limit: u64,
     /// (bytes held, most bytes ever held)
     held: Mutex<(u64, u64)>,

@@ -78,7 +78,7 @@ impl Default for ServeOptions {
 
 /// The sockets of the live sessions, so that stopping can shut them down (a read or write
 /// blocked on one then returns at once).
-pub(crate) type Streams = Arc<Mutex<HashMap<u64, TcpStream>>>;
+pub(super) type Streams = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
 /// A running server; stops (and joins its threads) on [`NbdServer::stop`] or drop.
 #[derive(Debug)]

@@ -15,9 +15,9 @@ use crate::error::Errno;
 use crate::zram::Zram;
 
 /// How often a blocked read or write looks at the stop flag and its deadline.
-pub(crate) const POLL: Duration = Duration::from_millis(50);
+pub(super) const POLL: Duration = Duration::from_millis(50);
 
-pub(crate) struct Session {
+pub(super) struct Session {
     stream: TcpStream,
     dev: Arc<Zram>,
     opts: Arc<ServeOptions>,

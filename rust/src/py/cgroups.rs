@@ -9,13 +9,13 @@ use pyo3::types::PyDict;
 use super::errors::IntoPy;
 use super::memory::PyMemory;
 use crate::error::ZsError;
-use crate::memcg::{Cgroups, MemcgConfig, MemcgId, StatLayout, ROOT_MEMCG};
+use crate::memcg::{Cgroups, MemcgConfig, MemcgId, ROOT_MEMCG};
+use crate::zsmalloc::AccountingMode;
 
 /// A cgroup v2 memory hierarchy on the NUMA nodes of a `Memory`.
 #[pyclass(name = "Cgroups", module = "zsrs", frozen)]
 pub struct PyCgroups {
     pub inner: Arc<Cgroups>,
-    accounting: &'static str,
 }
 
 /// One cgroup of a hierarchy (stays usable after removal, as a zombie).
@@ -27,8 +27,8 @@ pub struct PyCgroup {
 
 impl PyCgroups {
     /// The accounting mode the hierarchy's stat layout was built for.
-    pub fn accounting(&self) -> &'static str {
-        self.accounting
+    pub fn accounting(&self) -> AccountingMode {
+        AccountingMode::of_layout(self.inner.layout())
     }
 }
 
@@ -54,29 +54,19 @@ impl PyCgroups {
     #[new]
     #[pyo3(signature = (memory, accounting = "zsmalloc", hugetlb_accounting = false))]
     fn new(memory: &PyMemory, accounting: &str, hugetlb_accounting: bool) -> PyResult<Self> {
-        let (layout, name) = match accounting {
-            "zsmalloc" => (StatLayout::PerLruvecZswap, "zsmalloc"),
-            "consumer" => (StatLayout::Upstream, "consumer"),
-            _ => {
-                return Err(ZsError::InvalidArgument(format!(
-                    "accounting {accounting:?}: expected \"zsmalloc\" or \"consumer\""
-                )))
-                .py_err()
-            }
-        };
+        let mode: AccountingMode = accounting.parse().py_err()?;
         let mut cfg = MemcgConfig::new(memory.inner.nr_nodes(), memory.inner.page_size());
-        cfg.layout = layout;
+        cfg.layout = mode.stat_layout();
         cfg.hugetlb_accounting = hugetlb_accounting;
         Ok(Self {
             inner: Arc::new(Cgroups::with_config(cfg).py_err()?),
-            accounting: name,
         })
     }
 
     /// The accounting mode ("zsmalloc" or "consumer").
     #[getter(accounting)]
     fn accounting_py(&self) -> &'static str {
-        self.accounting
+        self.accounting().name()
     }
 
     /// The root cgroup "/".

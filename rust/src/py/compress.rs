@@ -6,7 +6,7 @@ use pyo3::types::PyBytes;
 
 use super::buffers::{rows_in, with_bytes};
 use super::errors::{to_py, IntoPy};
-use crate::compress::{self, Compressor};
+use crate::compress::{Algorithm, Compressor};
 use crate::error::ZsError;
 
 /// A compressor configured like the kernel's backend of the same name.
@@ -20,7 +20,7 @@ impl PyCompressor {
     #[new]
     fn new(name: &str) -> PyResult<Self> {
         Ok(Self {
-            inner: compress::by_name(name).py_err()?,
+            inner: name.parse::<Algorithm>().py_err()?.compressor(),
         })
     }
 
@@ -90,5 +90,5 @@ impl PyCompressor {
 /// The names `Compressor` accepts.
 #[pyfunction]
 pub fn compressors() -> Vec<&'static str> {
-    compress::available().to_vec()
+    Algorithm::ALL.iter().map(|a| a.name()).collect()
 }

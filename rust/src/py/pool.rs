@@ -13,7 +13,7 @@ use super::errors::{to_py, IntoPy};
 use super::memory::PyMemory;
 use crate::error::ZsError;
 use crate::memcg::MemcgId;
-use crate::zsmalloc::{Accounting, ChainRule, Pool, PoolConfig, Profile};
+use crate::zsmalloc::{Accounting, AccountingMode, ChainRule, Pool, PoolConfig, Profile};
 
 /// A zsmalloc pool over simulated memory.
 #[pyclass(name = "Pool", module = "zsrs", frozen)]
@@ -98,15 +98,22 @@ impl PyPool {
                 }
             }
             Some(c) => {
-                let mode = accounting.unwrap_or(c.accounting());
-                if memcg_aware.is_some_and(|aware| aware != (mode == "zsmalloc")) {
+                let mode = match accounting {
+                    Some(name) => name.parse().py_err()?,
+                    None => c.accounting(),
+                };
+                if memcg_aware.is_some_and(|aware| aware != (mode == AccountingMode::Zsmalloc)) {
                     return bad(format!(
-                        "memcg_aware={memcg_aware:?} contradicts accounting {mode:?}"
+                        "memcg_aware={memcg_aware:?} contradicts accounting {:?}",
+                        mode.name()
                     ));
                 }
+                let items = (
+                    c.inner.stat_item(&stat_items.0).py_err()?,
+                    c.inner.stat_item(&stat_items.1).py_err()?,
+                );
                 cfg.accounting =
-                    Accounting::new(mode, c.inner.clone(), &stat_items.0, &stat_items.1)
-                        .py_err()?;
+                    Accounting::with_items(mode, c.inner.clone(), items.0, items.1).py_err()?;
             }
         }
         Ok(Self {
@@ -124,11 +131,7 @@ impl PyPool {
     /// "zsmalloc", "consumer" or None.
     #[getter]
     fn accounting(&self) -> Option<&'static str> {
-        match self.inner.accounting() {
-            Accounting::None => None,
-            Accounting::Zsmalloc(_) => Some("zsmalloc"),
-            Accounting::Consumer(_) => Some("consumer"),
-        }
+        self.inner.accounting().mode().map(AccountingMode::name)
     }
 
     /// The cgroup owning an object (None: no owner, or root).

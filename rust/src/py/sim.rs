@@ -13,8 +13,8 @@ use super::errors::{to_py, IntoPy};
 use super::memory::PyMemory;
 use super::zswap::PyZswap;
 use crate::error::ZsError;
+use crate::parse::memparse_some;
 use crate::sim::{Machine, RamSwap, SwapBackend};
-use crate::zram::memparse;
 
 /// A simulated machine: memory, cgroups and a swap layer, running processes.
 #[pyclass(name = "Machine", module = "zsrs", frozen)]
@@ -35,9 +35,9 @@ pub struct PyProcess {
 pub fn bytes_arg(v: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
     if let Ok(s) = v.downcast::<PyString>() {
         let s = s.to_str()?;
-        return match memparse(s) {
-            (n, true) => Ok(n),
-            _ => Err(PyValueError::new_err(format!(
+        return match memparse_some(s) {
+            Some(n) => Ok(n),
+            None => Err(PyValueError::new_err(format!(
                 "bad {what} {s:?}: expected bytes or a size such as \"256M\""
             ))),
         };

@@ -65,7 +65,11 @@ impl PyZram {
         cfg.profile = Profile::parse(kernel).py_err()?;
         cfg.chain_size = chain_size;
         cfg.nid = nid;
-        cfg.default_algorithm = comp_algorithm.to_string();
+        cfg.default_algorithm = comp_algorithm.parse().map_err(|_| {
+            to_py(ZsError::InvalidArgument(format!(
+                "unknown default algorithm {comp_algorithm:?}"
+            )))
+        })?;
         let dev = Zram::new(mem, cfg).py_err()?;
         if let Some(s) = size {
             dev.set_disksize(s).py_err()?;

@@ -13,6 +13,7 @@ use super::errors::{to_py, IntoPy};
 use super::memory::PyMemory;
 use crate::error::{Errno, ZsError};
 use crate::memcg::MemcgId;
+use crate::zsmalloc::AccountingMode;
 use crate::zswap::{LoadStatus, ShrinkMemcg, SwapDevices, SwapSlot, Zswap, ZswapConfig};
 
 /// zswap over a zsmalloc pool, with an optional real swap file behind it for writeback.
@@ -108,10 +109,13 @@ impl PyZswap {
         pool_name: &str,
     ) -> PyResult<Self> {
         let cfg = ZswapConfig {
-            compressor: compressor.to_string(),
-            accounting: accounting
-                .map(str::to_string)
-                .unwrap_or_else(|| cgroups.map_or("zsmalloc", |c| c.accounting()).to_string()),
+            compressor: compressor.parse().py_err()?,
+            // Without cgroups the mode is unused (and, as ever, not checked).
+            accounting: match (accounting, cgroups) {
+                (Some(name), Some(_)) => name.parse().py_err()?,
+                (None, Some(c)) => c.accounting(),
+                (_, None) => AccountingMode::default(),
+            },
             pool_name: pool_name.to_string(),
             enabled,
             max_pool_percent,

@@ -21,7 +21,7 @@ use super::backend::{SwapBackend, SwapIn};
 use super::lru::{Lru, LruRef};
 use crate::error::{Errno, Result, ZsError};
 use crate::mem::{Frame, Memory};
-use crate::memcg::{Cgroups, MemcgId, StatItem};
+use crate::memcg::{Cgroups, KnownItems, MemcgId, Reclaimer};
 
 /// Reclaim batch (`SWAP_CLUSTER_MAX`).
 pub(super) const BATCH: u64 = 32;
@@ -136,34 +136,13 @@ pub(super) struct State {
     pub(super) reclaimer: Reclaimer,
 }
 
-/// Stat items the machine updates.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Items {
-    pub(super) anon: StatItem,
-    pub(super) pgfault: StatItem,
-    pub(super) pgmajfault: StatItem,
-    pub(super) pswpin: StatItem,
-    pub(super) pswpout: StatItem,
-    /// pgscan/pgsteal by reclaimer: kswapd, direct, proactive (memory.reclaim).
-    pub(super) pgscan: [StatItem; 3],
-    pub(super) pgsteal: [StatItem; 3],
-}
-
-/// Who is reclaiming, for the kernel's pgscan_*/pgsteal_* split.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) enum Reclaimer {
-    Kswapd = 0,
-    #[default]
-    Direct = 1,
-    Proactive = 2,
-}
-
 /// A simulated machine: memory, cgroups, a swap layer, processes.
 pub struct Machine {
     pub(super) mem: Arc<Memory>,
     pub(super) cgroups: Arc<Cgroups>,
     pub(super) swap: Arc<dyn SwapBackend>,
-    pub(super) items: Items,
+    /// The stat items the machine updates, resolved when the hierarchy was built.
+    pub(super) items: KnownItems,
     pub(super) st: Mutex<State>,
 }
 
@@ -194,24 +173,7 @@ impl Machine {
                 "cgroups and memory disagree on nodes or page size".into(),
             ));
         }
-        let i = |n: &str| cgroups.stat_item(n);
-        let items = Items {
-            anon: i("anon")?,
-            pgfault: i("pgfault")?,
-            pgmajfault: i("pgmajfault")?,
-            pswpin: i("pswpin")?,
-            pswpout: i("pswpout")?,
-            pgscan: [
-                i("pgscan_kswapd")?,
-                i("pgscan_direct")?,
-                i("pgscan_proactive")?,
-            ],
-            pgsteal: [
-                i("pgsteal_kswapd")?,
-                i("pgsteal_direct")?,
-                i("pgsteal_proactive")?,
-            ],
-        };
+        let items = *cgroups.items();
         Ok(Self {
             mem,
             cgroups,

@@ -4,9 +4,10 @@
 
 use super::backend::SwapOut;
 use super::lru::LruRef;
-use super::machine::{Machine, Pte, Reclaimer, State, BATCH, RETRIES};
+use super::machine::{Machine, Pte, State, BATCH, RETRIES};
 use crate::error::{Result, ZsError};
 use crate::mem::{Frame, Memory};
+use crate::memcg::Reclaimer;
 use crate::memcg::{MemcgEvent, MemcgId, ROOT_MEMCG};
 
 impl Machine {
@@ -189,7 +190,7 @@ impl Machine {
             }
             st.stats.scanned += 1;
             self.cgroups
-                .count_event(Some(memcg), self.items.pgscan[st.reclaimer as usize], 1)?;
+                .count_event(Some(memcg), self.items.pgscan(st.reclaimer), 1)?;
             if let Some(Pte::Present { referenced, .. }) = st.procs.pte_mut(r.pid, r.vpn) {
                 if *referenced {
                     *referenced = false;
@@ -269,7 +270,7 @@ impl Machine {
         *st.procs.pte_mut(r.pid, r.vpn).expect("checked live") = Pte::Swapped(slot);
         st.stats.reclaimed += 1;
         self.cgroups
-            .count_event(Some(memcg), self.items.pgsteal[st.reclaimer as usize], 1)?;
+            .count_event(Some(memcg), self.items.pgsteal(st.reclaimer), 1)?;
         self.release_frame(st, memcg, frame);
         Ok(true)
     }

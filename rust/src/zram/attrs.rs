@@ -5,9 +5,10 @@
 //! times shown as 0 since they are not tracked.
 
 use super::device::{errno, Zram};
-use super::parse::{args, kstrto_max, kstrtoull, memparse};
+use super::parse::{args, kstrto_max, kstrtoull, memparse_some};
 use super::recompress::available_text;
 use super::MAX_COMPS;
+use crate::compress::Algorithm;
 use crate::error::{Errno, Result};
 
 /// Attributes that can only be written.
@@ -39,7 +40,7 @@ impl Zram {
             "initstate" => format!("{}\n", u32::from(self.is_initialized())),
             "comp_algorithm" => {
                 let st = self.lock();
-                available_text(st.comp_algs[0].as_deref().unwrap_or(""))
+                available_text(st.comp_algs[0])
             }
             "recomp_algorithm" => self.recomp_algorithm_text(),
             "backing_dev" => match self.backing_dev() {
@@ -63,7 +64,8 @@ impl Zram {
     /// Writes `value` to attribute `name`, as `echo value > /sys/block/zramN/name` would.
     pub fn write_file(&self, name: &str, value: &str) -> Result<()> {
         match name {
-            "disksize" => self.set_disksize(memparse(value).0),
+            // disksize_store: `memparse(buf, NULL)`; nothing parsed reads as 0, which is -EINVAL.
+            "disksize" => self.set_disksize(memparse_some(value).unwrap_or(0)),
             "reset" => {
                 let v = kstrto_max(value, u64::from(u16::MAX))?;
                 if v == 0 {
@@ -73,10 +75,10 @@ impl Zram {
             }
             "compact" => self.compact().map(|_| ()),
             "mem_limit" => {
-                let (v, parsed) = memparse(value);
-                if !parsed {
+                // mem_limit_store: `buf == tmp` (nothing parsed) is -EINVAL.
+                let Some(v) = memparse_some(value) else {
                     return Err(errno(Errno::EINVAL, format!("bad mem_limit {value:?}")));
-                }
+                };
                 self.set_mem_limit(v);
                 Ok(())
             }
@@ -136,7 +138,7 @@ impl Zram {
         let mut st = self.lock();
         if let Some(a) = algo {
             prio = (0..MAX_COMPS)
-                .find(|&p| st.comp_algs[p].as_deref() == Some(a))
+                .find(|&p| st.comp_algs[p].map(Algorithm::name) == Some(a))
                 .map_or(-1, |p| p as i64);
         }
         if !(0..MAX_COMPS as i64).contains(&prio) {
@@ -168,5 +170,51 @@ impl Zram {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::{Zram, ZramConfig};
+    use crate::error::Errno;
+    use crate::mem::Memory;
+
+    fn dev() -> Zram {
+        let mem = Arc::new(Memory::new(&[1024], 4096).unwrap());
+        Zram::new(mem, ZramConfig::new("zram0")).unwrap()
+    }
+
+    #[test]
+    fn sizes_at_the_overflow_edge_read_as_on_linux() {
+        // memparse saturates "16E" to 2^64 - 1; PAGE_ALIGN then wraps: disksize ENOMEM.
+        let d = dev();
+        assert_eq!(
+            d.write_file("disksize", "16E").unwrap_err().errno(),
+            Errno::ENOMEM
+        );
+        // 2^64 wraps to 0 in simple_strtoull: a disksize of 0 is EINVAL.
+        assert_eq!(
+            d.write_file("disksize", "18446744073709551616")
+                .unwrap_err()
+                .errno(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            d.write_file("disksize", "K").unwrap_err().errno(),
+            Errno::EINVAL
+        );
+        d.write_file("disksize", "1M").unwrap();
+        // mem_limit: PAGE_ALIGN(2^64 - 1) wraps to 0, which is no limit.
+        d.write_file("mem_limit", "16E").unwrap();
+        assert_eq!(d.mm_stat().mem_limit, 0);
+        d.write_file("mem_limit", "15E").unwrap();
+        assert_eq!(d.mm_stat().mem_limit, 15 << 60);
+        assert_eq!(
+            d.write_file("mem_limit", "M").unwrap_err().errno(),
+            Errno::EINVAL,
+            "a suffix without digits parses nothing"
+        );
     }
 }

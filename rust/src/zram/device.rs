@@ -10,7 +10,7 @@ use super::slot::{PP_SLOT, SAME, WB};
 use super::stats::{BdStat, DebugStat, IoStat, MmStat, Stats};
 use super::writeback::Backing;
 use super::MAX_COMPS;
-use crate::compress::{self, Compressor, Deflate, Lz4, Lz4Hc, Zstd};
+use crate::compress::{Algorithm, Compressor};
 use crate::error::{Errno, Result, ZsError};
 use crate::mem::Memory;
 use crate::zsmalloc::{Pool, PoolConfig, PoolStats, Profile};
@@ -27,7 +27,7 @@ pub struct ZramConfig {
     /// NUMA node of the pages being written (`page_to_nid`), where new zspages go first.
     pub nid: usize,
     /// The primary algorithm after creation and after `reset` (`CONFIG_ZRAM_DEF_COMP`).
-    pub default_algorithm: String,
+    pub default_algorithm: Algorithm,
 }
 
 impl ZramConfig {
@@ -38,7 +38,7 @@ impl ZramConfig {
             profile: Profile::Current,
             chain_size: None,
             nid: 0,
-            default_algorithm: "lz4".to_string(),
+            default_algorithm: Algorithm::Lz4,
         }
     }
 }
@@ -50,7 +50,7 @@ pub(crate) struct State {
     pub pool: Option<Pool>,
     pub slots: Vec<Slot>,
     /// Configured algorithm names per priority (`comp_algs`).
-    pub comp_algs: [Option<String>; MAX_COMPS],
+    pub comp_algs: [Option<Algorithm>; MAX_COMPS],
     /// `algorithm_params level=` per priority.
     pub comp_levels: [Option<i32>; MAX_COMPS],
     /// Compressors created at init (`comps`).
@@ -116,34 +116,20 @@ pub(crate) fn errno(e: Errno, msg: impl Into<String>) -> ZsError {
     ZsError::Errno(e, msg.into())
 }
 
-/// The compressor called `name`, at `level` when `algorithm_params` set one.
-pub(crate) fn make_compressor(name: &str, level: Option<i32>) -> Result<Box<dyn Compressor>> {
-    let Some(level) = level else {
-        return compress::by_name(name);
-    };
-    Ok(match name {
-        "lz4" => Box::new(Lz4::new(level)?),
-        "lz4hc" => Box::new(Lz4Hc::new(level)?),
-        "zstd" => Box::new(Zstd::new(level)?),
-        "deflate" => Box::new(Deflate::new(u32::try_from(level).map_err(|_| {
-            ZsError::Compression(format!("deflate: invalid level {level}"))
-        })?)?),
-        _ => return compress::by_name(name),
-    })
+/// The compressor for `alg`, at `level` when `algorithm_params` set one.
+pub(super) fn make_compressor(alg: Algorithm, level: Option<i32>) -> Result<Box<dyn Compressor>> {
+    match level {
+        None => Ok(alg.compressor()),
+        Some(level) => alg.with_level(level),
+    }
 }
 
 impl Zram {
     /// A device that is not initialised yet (write `disksize` to initialise it).
     pub fn new(mem: Arc<Memory>, cfg: ZramConfig) -> Result<Self> {
         mem.check_nid(cfg.nid)?;
-        if !compress::available().contains(&cfg.default_algorithm.as_str()) {
-            return Err(ZsError::InvalidArgument(format!(
-                "unknown default algorithm {:?}",
-                cfg.default_algorithm
-            )));
-        }
-        let mut comp_algs: [Option<String>; MAX_COMPS] = Default::default();
-        comp_algs[0] = Some(cfg.default_algorithm.clone());
+        let mut comp_algs: [Option<Algorithm>; MAX_COMPS] = Default::default();
+        comp_algs[0] = Some(cfg.default_algorithm);
         let state = State {
             page_size: mem.page_size(),
             disksize: 0,
@@ -228,14 +214,14 @@ impl Zram {
         self.store_algorithm(0, name)
     }
 
-    pub(crate) fn store_algorithm(&self, prio: usize, name: &str) -> Result<()> {
+    pub(super) fn store_algorithm(&self, prio: usize, name: &str) -> Result<()> {
         if name.len() >= super::MAX_ALGO_NAME {
             return Err(errno(Errno::E2BIG, "algorithm name too long"));
         }
         let name = super::parse::chomp(name);
-        if !compress::available().contains(&name) {
+        let Ok(alg) = name.parse::<Algorithm>() else {
             return Err(errno(Errno::EINVAL, format!("unknown algorithm {name:?}")));
-        }
+        };
         let mut st = self.lock();
         if st.disksize != 0 {
             return Err(errno(
@@ -243,7 +229,7 @@ impl Zram {
                 "can't change algorithm for initialized device",
             ));
         }
-        st.comp_algs[prio] = Some(name.to_string());
+        st.comp_algs[prio] = Some(alg);
         Ok(())
     }
 
@@ -281,8 +267,8 @@ impl Zram {
         let mut comps: [Option<Box<dyn Compressor>>; MAX_COMPS] = Default::default();
         let mut active = 0;
         for (prio, comp) in comps.iter_mut().enumerate() {
-            if let Some(name) = &st.comp_algs[prio] {
-                *comp = Some(make_compressor(name, st.comp_levels[prio])?);
+            if let Some(alg) = st.comp_algs[prio] {
+                *comp = Some(make_compressor(alg, st.comp_levels[prio])?);
                 active += 1;
             }
         }
@@ -315,7 +301,7 @@ impl Zram {
         st.comps = Default::default();
         st.num_active_comps = 0;
         st.comp_algs = Default::default();
-        st.comp_algs[0] = Some(self.cfg.default_algorithm.clone());
+        st.comp_algs[0] = Some(self.cfg.default_algorithm);
         st.comp_levels = [None; MAX_COMPS];
         st.stats = Stats::default();
         st.backing = None;
@@ -346,10 +332,12 @@ impl Zram {
     }
 
     /// Sets `mem_limit` in bytes (rounded up to pages; 0 = none). Lowering it frees nothing.
+    /// `PAGE_ALIGN(limit) >> PAGE_SHIFT`: within a page of 2^64 the alignment wraps to 0, so a
+    /// saturated `memparse` ("16E") means no limit, as on Linux.
     pub fn set_mem_limit(&self, bytes: u64) {
         let mut st = self.lock();
         let ps = st.page_size as u64;
-        st.limit_pages = bytes.div_ceil(ps);
+        st.limit_pages = bytes.checked_next_multiple_of(ps).unwrap_or(0) / ps;
     }
 
     /// `mem_used_max` store of `0`: the peak becomes the current pool size.

@@ -42,7 +42,6 @@ mod stats;
 mod writeback;
 
 pub use device::{OpenGuard, SlotHold, Zram, ZramConfig};
-pub use parse::memparse;
 pub use replay::{replay, Replay, ReplaySlot};
 pub use slot::SlotInfo;
 pub use stats::{BdStat, DebugStat, IoStat, MmStat};

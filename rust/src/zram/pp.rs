@@ -11,7 +11,7 @@ use super::slot::PP_SLOT;
 const BUCKET_RANGE: usize = 64;
 
 /// The buckets of one post-processing run.
-pub(crate) struct PpCtl {
+pub(super) struct PpCtl {
     buckets: Vec<Vec<usize>>,
 }
 

@@ -18,7 +18,7 @@ use super::parse::{args, kstrtoull};
 use super::pp::PpCtl;
 use super::slot::{HUGE, IDLE, INCOMPRESSIBLE, PP_SLOT, SAME, WB};
 use super::MAX_COMPS;
-use crate::compress;
+use crate::compress::Algorithm;
 use crate::error::{Errno, Result};
 
 const RECOMPRESS_IDLE: u32 = 1;
@@ -164,9 +164,9 @@ impl Zram {
         let st = self.lock();
         let mut out = String::new();
         for prio in 1..MAX_COMPS {
-            if let Some(name) = &st.comp_algs[prio] {
+            if let Some(alg) = st.comp_algs[prio] {
                 out.push_str(&format!("#{prio}: "));
-                out.push_str(&available_text(name));
+                out.push_str(&available_text(Some(alg)));
             }
         }
         out
@@ -213,7 +213,8 @@ impl Zram {
         st.check_init()?;
         let mut prio_max = prio_max_req.unwrap_or(st.num_active_comps);
         if let Some(a) = algo {
-            let p = (prio..MAX_COMPS).find(|&p| st.comp_algs[p].as_deref() == Some(a.as_str()));
+            let p = (prio..MAX_COMPS)
+                .find(|&p| st.comp_algs[p].map(Algorithm::name) == Some(a.as_str()));
             match p {
                 Some(p) => {
                     prio = p;
@@ -260,10 +261,11 @@ impl Zram {
 
 /// `zcomp_available_show`: every algorithm followed by a space, the selected one in brackets,
 /// then a newline.
-pub(crate) fn available_text(selected: &str) -> String {
+pub(super) fn available_text(selected: Option<Algorithm>) -> String {
     let mut out = String::new();
-    for name in compress::available() {
-        if *name == selected {
+    for alg in Algorithm::ALL {
+        let name = alg.name();
+        if Some(alg) == selected {
             out.push_str(&format!("[{name}] "));
         } else {
             out.push_str(&format!("{name} "));

@@ -5,17 +5,17 @@
 //! fill word of a `SAME` slot, or the backing block of a `WB` slot, and 0 means "nothing".
 
 /// Same-filled page: `handle` is the fill word.
-pub(crate) const SAME: u16 = 1 << 0;
+pub(super) const SAME: u16 = 1 << 0;
 /// Written back: `handle` is the backing block index.
-pub(crate) const WB: u16 = 1 << 1;
+pub(super) const WB: u16 = 1 << 1;
 /// Selected for post-processing (writeback or recompression).
-pub(crate) const PP_SLOT: u16 = 1 << 2;
+pub(super) const PP_SLOT: u16 = 1 << 2;
 /// Stored uncompressed (a PAGE_SIZE object).
-pub(crate) const HUGE: u16 = 1 << 3;
+pub(super) const HUGE: u16 = 1 << 3;
 /// Marked idle by `idle`; cleared by any access.
-pub(crate) const IDLE: u16 = 1 << 4;
+pub(super) const IDLE: u16 = 1 << 4;
 /// No algorithm could recompress it.
-pub(crate) const INCOMPRESSIBLE: u16 = 1 << 5;
+pub(super) const INCOMPRESSIBLE: u16 = 1 << 5;
 
 /// One page slot.
 #[derive(Debug, Clone, Copy, Default)]
@@ -106,7 +106,7 @@ impl SlotInfo {
 
 /// `page_same_filled`: the fill word if every machine word of `page` equals the first (the last
 /// word is compared first, as the kernel does, to fail fast on the common case).
-pub(crate) fn same_filled(page: &[u8]) -> Option<u64> {
+pub(super) fn same_filled(page: &[u8]) -> Option<u64> {
     let word = |i: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&page[i * 8..i * 8 + 8]);
@@ -121,7 +121,7 @@ pub(crate) fn same_filled(page: &[u8]) -> Option<u64> {
 }
 
 /// `zram_fill_page`: every machine word of `out` set to `val`.
-pub(crate) fn fill_page(out: &mut [u8], val: u64) {
+pub(super) fn fill_page(out: &mut [u8], val: u64) {
     let bytes = val.to_le_bytes();
     for chunk in out.chunks_exact_mut(8) {
         chunk.copy_from_slice(&bytes);

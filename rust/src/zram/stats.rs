@@ -3,6 +3,60 @@
 //! (right-aligned in 8 columns, wider numbers simply grow), `io_stat`'s third column is a literal
 //! `0`, and `debug_stat` is `version: 1` then `0 %8llu`.
 
+/// A column of a statistics file: its name and its value (`None`: the literal `0` the kernel
+/// prints in a retired column).
+type Column<T> = (&'static str, Option<fn(&T) -> u64>);
+
+/// The file's text from its one column table: every value `%8llu`, a literal column `0`,
+/// space-separated, newline-terminated.
+fn text<T>(columns: &[Column<T>], stat: &T) -> String {
+    let mut out = String::new();
+    for (k, (_, value)) in columns.iter().enumerate() {
+        if k > 0 {
+            out.push(' ');
+        }
+        match value {
+            Some(v) => out.push_str(&format!("{:8}", v(stat))),
+            None => out.push('0'),
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// `(name, value)` pairs from the same table, in the file's order (a literal column is 0).
+fn fields<T, const N: usize>(columns: &[Column<T>; N], stat: &T) -> [(&'static str, u64); N] {
+    columns.map(|(name, value)| (name, value.map_or(0, |v| v(stat))))
+}
+
+/// `mm_stat`'s columns (`mm_stat_show` in drivers/block/zram/zram_drv.c).
+const MM_STAT: [Column<MmStat>; 9] = [
+    ("orig_data_size", Some(|s| s.orig_data_size)),
+    ("compr_data_size", Some(|s| s.compr_data_size)),
+    ("mem_used_total", Some(|s| s.mem_used_total)),
+    ("mem_limit", Some(|s| s.mem_limit)),
+    ("mem_used_max", Some(|s| s.mem_used_max)),
+    ("same_pages", Some(|s| s.same_pages)),
+    ("pages_compacted", Some(|s| s.pages_compacted)),
+    ("huge_pages", Some(|s| s.huge_pages)),
+    ("huge_pages_since", Some(|s| s.huge_pages_since)),
+];
+
+/// `io_stat`'s columns (`io_stat_show`); the third, once `invalid_io`, is a literal 0.
+const IO_STAT: [Column<IoStat>; 4] = [
+    ("failed_reads", Some(|s| s.failed_reads)),
+    ("failed_writes", Some(|s| s.failed_writes)),
+    ("invalid_io", None),
+    ("notify_free", Some(|s| s.notify_free)),
+];
+
+/// `bd_stat`'s columns (`bd_stat_show`).
+const BD_STAT: [Column<BdStat>; 3] = [
+    ("bd_count", Some(|s| s.bd_count)),
+    ("bd_reads", Some(|s| s.bd_reads)),
+    ("bd_writes", Some(|s| s.bd_writes)),
+];
+
 /// The device's counters. Zeroed by `reset`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Stats {
@@ -47,33 +101,12 @@ pub struct MmStat {
 impl MmStat {
     /// The file's text: `%8llu` × 9, space-separated, newline-terminated.
     pub fn text(&self) -> String {
-        format!(
-            "{:8} {:8} {:8} {:8} {:8} {:8} {:8} {:8} {:8}\n",
-            self.orig_data_size,
-            self.compr_data_size,
-            self.mem_used_total,
-            self.mem_limit,
-            self.mem_used_max,
-            self.same_pages,
-            self.pages_compacted,
-            self.huge_pages,
-            self.huge_pages_since
-        )
+        text(&MM_STAT, self)
     }
 
     /// `(name, value)` pairs in the file's order.
-    pub fn fields(&self) -> [(&'static str, u64); 9] {
-        [
-            ("orig_data_size", self.orig_data_size),
-            ("compr_data_size", self.compr_data_size),
-            ("mem_used_total", self.mem_used_total),
-            ("mem_limit", self.mem_limit),
-            ("mem_used_max", self.mem_used_max),
-            ("same_pages", self.same_pages),
-            ("pages_compacted", self.pages_compacted),
-            ("huge_pages", self.huge_pages),
-            ("huge_pages_since", self.huge_pages_since),
-        ]
+    pub fn fields(&self) -> [(&'static str, u64); MM_STAT.len()] {
+        fields(&MM_STAT, self)
     }
 }
 
@@ -91,20 +124,12 @@ pub struct IoStat {
 impl IoStat {
     /// The file's text: `%8llu %8llu 0 %8llu`.
     pub fn text(&self) -> String {
-        format!(
-            "{:8} {:8} 0 {:8}\n",
-            self.failed_reads, self.failed_writes, self.notify_free
-        )
+        text(&IO_STAT, self)
     }
 
     /// `(name, value)` pairs in the file's order (the literal 0 column is `invalid_io`).
-    pub fn fields(&self) -> [(&'static str, u64); 4] {
-        [
-            ("failed_reads", self.failed_reads),
-            ("failed_writes", self.failed_writes),
-            ("invalid_io", 0),
-            ("notify_free", self.notify_free),
-        ]
+    pub fn fields(&self) -> [(&'static str, u64); IO_STAT.len()] {
+        fields(&IO_STAT, self)
     }
 }
 
@@ -122,19 +147,12 @@ pub struct BdStat {
 impl BdStat {
     /// The file's text: `%8llu %8llu %8llu`.
     pub fn text(&self) -> String {
-        format!(
-            "{:8} {:8} {:8}\n",
-            self.bd_count, self.bd_reads, self.bd_writes
-        )
+        text(&BD_STAT, self)
     }
 
     /// `(name, value)` pairs in the file's order.
-    pub fn fields(&self) -> [(&'static str, u64); 3] {
-        [
-            ("bd_count", self.bd_count),
-            ("bd_reads", self.bd_reads),
-            ("bd_writes", self.bd_writes),
-        ]
+    pub fn fields(&self) -> [(&'static str, u64); BD_STAT.len()] {
+        fields(&BD_STAT, self)
     }
 }
 
@@ -149,5 +167,54 @@ impl DebugStat {
     /// The file's text: `version: 1`, then `0 %8llu` (the old writestall column is a literal 0).
     pub fn text(&self) -> String {
         format!("version: 1\n0 {:8}\n", self.miss_free)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_fields_come_from_one_table() {
+        let mm = MmStat {
+            orig_data_size: 1,
+            compr_data_size: 2,
+            mem_used_total: 3,
+            mem_limit: 4,
+            mem_used_max: 5,
+            same_pages: 6,
+            pages_compacted: 7,
+            huge_pages: 8,
+            huge_pages_since: 123_456_789,
+        };
+        assert_eq!(
+            mm.text(),
+            "       1        2        3        4        5        6        7        8 123456789\n"
+        );
+        let values: Vec<u64> = mm.fields().iter().map(|f| f.1).collect();
+        assert_eq!(values, [1, 2, 3, 4, 5, 6, 7, 8, 123_456_789]);
+        assert_eq!(mm.fields()[3].0, "mem_limit");
+        let io = IoStat {
+            failed_reads: 1,
+            failed_writes: 22,
+            notify_free: 333,
+        };
+        assert_eq!(io.text(), "       1       22 0      333\n");
+        assert_eq!(
+            io.fields(),
+            [
+                ("failed_reads", 1),
+                ("failed_writes", 22),
+                ("invalid_io", 0),
+                ("notify_free", 333)
+            ]
+        );
+        let bd = BdStat {
+            bd_count: 0,
+            bd_reads: 5,
+            bd_writes: 6,
+        };
+        assert_eq!(bd.text(), "       0        5        6\n");
+        assert_eq!(bd.fields()[2], ("bd_writes", 6));
     }
 }

@@ -121,7 +121,7 @@ impl Pool {
     /// Moves live objects of `src` (increasing object index) into `dst` (`migrate_zspage`).
     /// Returns true when `src` ran out of objects, false when `dst` filled first. v6.4+ checks
     /// after each move and stops on either; v6.3 checks fullness before each move.
-    pub(crate) fn migrate_zspage(&self, inner: &mut Inner, src: u32, dst: u32) -> bool {
+    pub(super) fn migrate_zspage(&self, inner: &mut Inner, src: u32, dst: u32) -> bool {
         let ci = inner.zspages.get(src).class as usize;
         let (size, objs) = (inner.classes[ci].size, inner.classes[ci].objs_per_zspage);
         let mut buf = vec![0u8; size];

@@ -25,15 +25,15 @@ const GEN_SHIFT: u32 = CELL_BITS;
 const TAG_SHIFT: u32 = CELL_BITS + GEN_BITS;
 
 /// Cells a pool can ever create (retired ones included).
-pub(crate) const MAX_CELLS: u32 = 1 << CELL_BITS;
+pub(super) const MAX_CELLS: u32 = 1 << CELL_BITS;
 /// The last generation of a cell; a cell freed at this generation is retired.
-pub(crate) const LAST_GEN: u16 = (1 << GEN_BITS) - 1;
+pub(super) const LAST_GEN: u16 = (1 << GEN_BITS) - 1;
 /// The last pool tag (24 bits; 0 is never a tag).
 const LAST_TAG: u32 = (1 << (64 - TAG_SHIFT)) - 1;
 
 /// Hands out pool tags once each, `1..=last`.
 #[derive(Debug)]
-pub(crate) struct TagSpace {
+pub(super) struct TagSpace {
     next: AtomicU32,
     last: u32,
 }
@@ -63,16 +63,16 @@ impl TagSpace {
 }
 
 /// The tags of every pool of the process.
-pub(crate) static POOL_TAGS: TagSpace = TagSpace::new(LAST_TAG);
+pub(super) static POOL_TAGS: TagSpace = TagSpace::new(LAST_TAG);
 
 /// A handle's three fields.
-pub(crate) fn encode(tag: u32, cell: u32, gen: u16) -> u64 {
+pub(super) fn encode(tag: u32, cell: u32, gen: u16) -> u64 {
     debug_assert!(tag <= LAST_TAG && cell < MAX_CELLS && gen <= LAST_GEN);
     (u64::from(tag) << TAG_SHIFT) | (u64::from(gen) << GEN_SHIFT) | u64::from(cell)
 }
 
 /// `(tag, cell, gen)` of a handle value (any u64: fields are masked, nothing else is implied).
-pub(crate) fn decode(handle: u64) -> (u32, u32, u16) {
+pub(super) fn decode(handle: u64) -> (u32, u32, u16) {
     (
         (handle >> TAG_SHIFT) as u32,
         (handle & u64::from(MAX_CELLS - 1)) as u32,
@@ -81,7 +81,7 @@ pub(crate) fn decode(handle: u64) -> (u32, u32, u16) {
 }
 
 /// The cell of a handle this pool issued.
-pub(crate) fn cell_of(handle: u64) -> u32 {
+pub(super) fn cell_of(handle: u64) -> u32 {
     decode(handle).1
 }
 

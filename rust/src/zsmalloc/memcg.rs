@@ -22,12 +22,83 @@
 //! on the page; compaction moves node `zswapped` with the object's first page. Both keep
 //! node totals equal to a fresh recount of the layout, which the tests check.
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use super::pool::{Inner, Pool};
 use super::zspage::NONE;
 use crate::error::{Result, ZsError};
-use crate::memcg::{Cgroups, MemcgId, ObjStatDelta, ObjcgId, StatItem, StatLevel};
+use crate::memcg::{Cgroups, MemcgId, ObjStatDelta, ObjcgId, StatItem, StatLayout, StatLevel};
+
+/// The two ways a memcg-charged pool can account, by the names Python and the configs use
+/// (`"zsmalloc"`, `"consumer"`): parsed with [`FromStr`], printed with [`fmt::Display`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum AccountingMode {
+    /// The series: zsmalloc charges and counts per (memcg, node) lruvec.
+    #[default]
+    Zsmalloc,
+    /// Before the series: the consumer (zswap) charges; memcg-wide counters only.
+    Consumer,
+}
+
+impl AccountingMode {
+    /// Both modes, the series first.
+    pub const ALL: [AccountingMode; 2] = [AccountingMode::Zsmalloc, AccountingMode::Consumer];
+
+    /// The mode's name: `"zsmalloc"` or `"consumer"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AccountingMode::Zsmalloc => "zsmalloc",
+            AccountingMode::Consumer => "consumer",
+        }
+    }
+
+    /// The memcg stat layout a hierarchy needs for this mode.
+    pub fn stat_layout(self) -> StatLayout {
+        match self {
+            AccountingMode::Zsmalloc => StatLayout::PerLruvecZswap,
+            AccountingMode::Consumer => StatLayout::Upstream,
+        }
+    }
+
+    /// The mode a hierarchy of `layout` was built for.
+    pub fn of_layout(layout: StatLayout) -> Self {
+        match layout {
+            StatLayout::PerLruvecZswap => AccountingMode::Zsmalloc,
+            StatLayout::Upstream => AccountingMode::Consumer,
+        }
+    }
+
+    /// The level the consumer's two stat items must have in this mode.
+    pub fn stat_level(self) -> StatLevel {
+        match self {
+            AccountingMode::Zsmalloc => StatLevel::Lruvec,
+            AccountingMode::Consumer => StatLevel::Memcg,
+        }
+    }
+}
+
+impl FromStr for AccountingMode {
+    type Err = ZsError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                ZsError::InvalidArgument(format!(
+                    "accounting {s:?}: expected \"zsmalloc\" or \"consumer\""
+                ))
+            })
+    }
+}
+
+impl fmt::Display for AccountingMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Which memcg stat items a pool updates (the consumer's `compressed_stat` and
 /// `uncompressed_stat`) and on which hierarchy.
@@ -56,6 +127,7 @@ pub enum Accounting {
 impl Accounting {
     /// Builds the accounting of a pool from a mode name ("zsmalloc" / "consumer") and the
     /// consumer's two stat item names, checking that the hierarchy's layout fits the mode.
+    /// Names as a user gives them; code that has the items uses [`Accounting::with_items`].
     pub fn new(
         mode: &str,
         cgroups: Arc<Cgroups>,
@@ -64,19 +136,23 @@ impl Accounting {
     ) -> Result<Self> {
         let c = cgroups.stat_item(compressed)?;
         let u = cgroups.stat_item(uncompressed)?;
-        let level = match mode {
-            "zsmalloc" => StatLevel::Lruvec,
-            "consumer" => StatLevel::Memcg,
-            _ => {
-                return Err(ZsError::InvalidArgument(format!(
-                    "accounting {mode:?}: expected \"zsmalloc\" or \"consumer\""
-                )))
-            }
-        };
+        Self::with_items(mode.parse()?, cgroups, c, u)
+    }
+
+    /// The accounting of a pool in `mode`, updating the consumer's `compressed` and
+    /// `uncompressed` items, checking that the hierarchy's layout fits the mode.
+    pub fn with_items(
+        mode: AccountingMode,
+        cgroups: Arc<Cgroups>,
+        compressed: StatItem,
+        uncompressed: StatItem,
+    ) -> Result<Self> {
+        let (c, u) = (compressed, uncompressed);
+        let (level, name) = (mode.stat_level(), mode.name());
         for item in [c, u] {
             cgroups.registry().check(item, &[level]).map_err(|_| {
                 ZsError::InvalidArgument(format!(
-                    "accounting {mode:?} needs {level:?}-level stat items; the cgroups were built \
+                    "accounting {name:?} needs {level:?}-level stat items; the cgroups were built \
                      for the other mode"
                 ))
             })?;
@@ -86,11 +162,19 @@ impl Accounting {
             compressed: c,
             uncompressed: u,
         };
-        Ok(if mode == "zsmalloc" {
-            Self::Zsmalloc(p)
-        } else {
-            Self::Consumer(p)
+        Ok(match mode {
+            AccountingMode::Zsmalloc => Self::Zsmalloc(p),
+            AccountingMode::Consumer => Self::Consumer(p),
         })
+    }
+
+    /// The mode, if memcg-charged.
+    pub fn mode(&self) -> Option<AccountingMode> {
+        match self {
+            Self::None => None,
+            Self::Zsmalloc(_) => Some(AccountingMode::Zsmalloc),
+            Self::Consumer(_) => Some(AccountingMode::Consumer),
+        }
     }
 
     /// The hierarchy, if any.
@@ -132,7 +216,7 @@ type Share = (usize, i64, i64);
 /// the objcg lands before or after the whole run, a moment that was never fixed anyway); like
 /// the kernel's per-CPU stat batching, only the intermediate values are never seen.
 #[derive(Debug, Default)]
-pub(crate) struct UnchargeBatch {
+pub(super) struct UnchargeBatch {
     /// The first `used` runs are live; the rest keep their vectors' capacity for reuse.
     runs: Vec<UnchargeRun>,
     used: usize,
@@ -186,7 +270,7 @@ fn ok<T>(r: Result<T>) -> T {
 
 impl Pool {
     /// The node shares of object `idx` of zspage `zid` under the current layout (patch 09).
-    pub(crate) fn obj_shares(&self, inner: &Inner, zid: u32, idx: u32) -> [Option<Share>; 2] {
+    pub(super) fn obj_shares(&self, inner: &Inner, zid: u32, idx: u32) -> [Option<Share>; 2] {
         let z = inner.zspages.get(zid);
         let size = inner.classes[z.class as usize].size;
         let page = self.geom.page_size;
@@ -212,7 +296,7 @@ impl Pool {
     /// Adds (`sign` = 1) or removes (−1) an object's statistics — lruvec split and node
     /// uncompressed count — without charging: what write/free do besides the charge, and all
     /// that compaction and page migration do.
-    pub(crate) fn mod_obj_stats(&self, inner: &Inner, zid: u32, idx: u32, o: ObjcgId, sign: i64) {
+    pub(super) fn mod_obj_stats(&self, inner: &Inner, zid: u32, idx: u32, o: ObjcgId, sign: i64) {
         let Accounting::Zsmalloc(p) = &self.acct else {
             return;
         };
@@ -250,7 +334,7 @@ impl Pool {
     }
 
     /// Node compressed pages: ±1 per frame of a memcg-aware pool's zspage.
-    pub(crate) fn mod_node_pages(&self, nid: usize, delta: i64) {
+    pub(super) fn mod_node_pages(&self, nid: usize, delta: i64) {
         if let Accounting::Zsmalloc(p) = &self.acct {
             ok(p.cgroups.mod_node_state(nid, p.compressed, delta));
         }
@@ -258,7 +342,7 @@ impl Pool {
 
     /// Records `memcg`'s objcg as the owner of the object in `cell` and charges it, as the
     /// pool's accounting mode says. Root (no objcg) is recorded as no owner and charged nothing.
-    pub(crate) fn charge_cell(&self, inner: &mut Inner, cell: u32, memcg: MemcgId) -> Result<()> {
+    pub(super) fn charge_cell(&self, inner: &mut Inner, cell: u32, memcg: MemcgId) -> Result<()> {
         let Some(cg) = self.acct.cgroups().cloned() else {
             return Err(ZsError::InvalidArgument(format!(
                 "pool {} is not memcg-aware: write without a cgroup",
@@ -275,7 +359,7 @@ impl Pool {
 
     /// `charge_cell` with the objcg (and its reference) already in the caller's hands, as
     /// zswap's store has it.
-    pub(crate) fn charge_cell_objcg(
+    pub(super) fn charge_cell_objcg(
         &self,
         cg: &Cgroups,
         inner: &mut Inner,
@@ -334,7 +418,7 @@ impl Pool {
     }
 
     /// Whether the object in `cell` has an owner other than the one `memcg` would record.
-    pub(crate) fn owned_by_other(&self, inner: &Inner, cell: u32, memcg: MemcgId) -> Result<bool> {
+    pub(super) fn owned_by_other(&self, inner: &Inner, cell: u32, memcg: MemcgId) -> Result<bool> {
         let current = self.cell_objcg(inner, cell);
         let Some(cg) = self.acct.cgroups() else {
             return Ok(false);
@@ -354,7 +438,7 @@ impl Pool {
     }
 
     /// The objcg owning a live object (`NONE` if none).
-    pub(crate) fn cell_objcg(&self, inner: &Inner, cell: u32) -> u32 {
+    pub(super) fn cell_objcg(&self, inner: &Inner, cell: u32) -> u32 {
         match &self.acct {
             Accounting::None => NONE,
             Accounting::Zsmalloc(_) => {
@@ -369,7 +453,7 @@ impl Pool {
     /// uncharge from the current layout, drop the pointer's reference, clear the owner. In a
     /// memcg-aware pool the memcg side goes to `batch`, applied by `flush_uncharges`; the
     /// layout side (the object's owner) is cleared now. Before the series, it is immediate.
-    pub(crate) fn uncharge_cell(&self, inner: &mut Inner, cell: u32, batch: &mut UnchargeBatch) {
+    pub(super) fn uncharge_cell(&self, inner: &mut Inner, cell: u32, batch: &mut UnchargeBatch) {
         let o = self.cell_objcg(inner, cell);
         if o == NONE {
             return;
@@ -397,7 +481,7 @@ impl Pool {
     }
 
     /// Applies the uncharges a batch deferred, one memcg call per objcg, and empties it.
-    pub(crate) fn flush_uncharges(&self, batch: &mut UnchargeBatch) {
+    pub(super) fn flush_uncharges(&self, batch: &mut UnchargeBatch) {
         if let Accounting::Zsmalloc(p) = &self.acct {
             for r in &batch.runs[..batch.used] {
                 ok(p.cgroups
@@ -471,5 +555,48 @@ impl Pool {
             )
             .collect();
         (per, pages)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memcg::MemcgConfig;
+
+    #[test]
+    fn accounting_mode_names_layouts_and_levels() {
+        for m in AccountingMode::ALL {
+            assert_eq!(m.name().parse::<AccountingMode>().unwrap(), m);
+            assert_eq!(m.to_string(), m.name());
+            assert_eq!(AccountingMode::of_layout(m.stat_layout()), m);
+        }
+        assert_eq!(AccountingMode::default(), AccountingMode::Zsmalloc);
+        let e = "neither".parse::<AccountingMode>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            ZsError::InvalidArgument(
+                "accounting \"neither\": expected \"zsmalloc\" or \"consumer\"".into()
+            )
+            .to_string()
+        );
+    }
+
+    #[test]
+    fn accounting_by_name_and_by_item_agree() {
+        for m in AccountingMode::ALL {
+            let mut cfg = MemcgConfig::new(1, 4096);
+            cfg.layout = m.stat_layout();
+            let cg = Arc::new(Cgroups::with_config(cfg).unwrap());
+            let k = *cg.items();
+            let a = Accounting::new(m.name(), cg.clone(), "zswap", "zswapped").unwrap();
+            let b = Accounting::with_items(m, cg.clone(), k.zswap, k.zswapped).unwrap();
+            assert_eq!(a.mode(), Some(m));
+            assert_eq!(b.mode(), Some(m));
+            assert_eq!(a.memcg_aware(), m == AccountingMode::Zsmalloc);
+            // The other mode's layout is refused either way.
+            let other = AccountingMode::ALL.into_iter().find(|&o| o != m).unwrap();
+            assert!(Accounting::with_items(other, cg, k.zswap, k.zswapped).is_err());
+        }
+        assert_eq!(Accounting::None.mode(), None);
     }
 }

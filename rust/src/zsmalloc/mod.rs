@@ -24,18 +24,18 @@
 //! names its cell; every byte written reads back identical.
 
 mod compact;
-pub mod geometry;
+mod geometry;
 mod handle;
-pub mod memcg;
+mod memcg;
 mod migrate;
 mod obj_io;
 mod pool;
-pub mod profile;
-pub mod stats;
+mod profile;
+mod stats;
 mod zspage;
 
 pub use geometry::{ChainRule, ClassGeometry, Geometry, HANDLE_SIZE};
-pub use memcg::{Accounting, Attribution, MemcgParams};
+pub use memcg::{Accounting, AccountingMode, Attribution, MemcgParams};
 pub use obj_io::{MallocWriteError, READ_FREE_BATCH};
 pub use pool::{Pool, PoolConfig};
 pub use profile::Profile;

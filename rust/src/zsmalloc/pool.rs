@@ -62,7 +62,7 @@ impl PoolConfig {
 
 /// Live state of one representative size class.
 #[derive(Debug)]
-pub(crate) struct ClassState {
+pub(super) struct ClassState {
     /// Nominal index of the representative (what debugfs prints as `class`).
     pub index: usize,
     pub size: usize,
@@ -88,7 +88,7 @@ impl ClassState {
 
 /// Where a handle's object lives, and what was asked of it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct HandleCell {
+pub(super) struct HandleCell {
     pub zspage: u32,
     pub idx: u32,
     pub len: u32,
@@ -100,27 +100,27 @@ pub(crate) struct HandleCell {
 /// Mutable state of a pool (behind the pool's mutex).
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub classes: Vec<ClassState>,
+    pub(super) classes: Vec<ClassState>,
     /// Nominal class index → position in `classes`.
-    pub class_of: Vec<u16>,
-    pub zspages: ZspageSlab,
-    pub handles: Vec<HandleCell>,
-    pub free_handles: Vec<u32>,
-    pub pages_allocated: u64,
-    pub pages_compacted: u64,
+    pub(super) class_of: Vec<u16>,
+    pub(super) zspages: ZspageSlab,
+    pub(super) handles: Vec<HandleCell>,
+    pub(super) free_handles: Vec<u32>,
+    pub(super) pages_allocated: u64,
+    pub(super) pages_compacted: u64,
     /// Frame → (zspage id, page index in its chain) of this pool's frames, for page
     /// migration: one entry per page the pool holds, whatever the PFNs. Built on the first
     /// migration and kept up to date from then on, so pools that never migrate never pay for
     /// it (`None`).
-    pub pfn_map: Option<rustc_hash::FxHashMap<Pfn, (u32, u32)>>,
+    pub(super) pfn_map: Option<rustc_hash::FxHashMap<Pfn, (u32, u32)>>,
     /// Consumer-mode entries' objcgs, by handle cell (zswap_entry->objcg before the series).
-    pub entry_objcgs: Vec<u32>,
+    pub(super) entry_objcgs: Vec<u32>,
     /// Calls of the charge/uncharge path, so tests can prove migration never takes it.
-    pub charge_calls: u64,
+    pub(super) charge_calls: u64,
     /// Scratch for the uncharges of the frees in progress (kept for its capacity).
-    pub uncharges: UnchargeBatch,
+    pub(super) uncharges: UnchargeBatch,
     /// Scratch for the cells of a batch call (kept for its capacity).
-    pub cells: Vec<u32>,
+    pub(super) cells: Vec<u32>,
 }
 
 /// Applies the uncharges a batch still holds when dropped (after a panic part way through).
@@ -315,7 +315,7 @@ impl Pool {
     }
 
     /// Resolves a handle to its cell index, rejecting freed, forged and foreign handles.
-    pub(crate) fn decode(&self, inner: &Inner, handle: u64) -> Result<u32> {
+    pub(super) fn decode(&self, inner: &Inner, handle: u64) -> Result<u32> {
         let bad = || ZsError::InvalidHandle(handle);
         let (tag, index, gen) = handle::decode(handle);
         if tag != self.tag {
@@ -327,7 +327,7 @@ impl Pool {
         }
     }
 
-    pub(crate) fn check_size(&self, size: usize) -> Result<()> {
+    pub(super) fn check_size(&self, size: usize) -> Result<()> {
         let max = self.geom.max_alloc_size();
         if size == 0 {
             Err(ZsError::InvalidSize(size, max))
@@ -376,7 +376,7 @@ impl Pool {
         Ok(())
     }
 
-    pub(crate) fn malloc_locked(&self, inner: &mut Inner, size: usize, nid: usize) -> Result<u64> {
+    pub(super) fn malloc_locked(&self, inner: &mut Inner, size: usize, nid: usize) -> Result<u64> {
         let ci = inner.class_of[self.geom.size_index(size + HANDLE_SIZE)] as usize;
         let found = {
             let lists = &inner.classes[ci].lists;
@@ -473,7 +473,7 @@ impl Pool {
     /// Puts a zspage on the list of group `g` (`insert_zspage`). v6.4+ always adds at the head;
     /// v6.3 puts it second when it is emptier than the current head (so the head stays the best
     /// allocation target).
-    pub(crate) fn insert_zspage(&self, inner: &mut Inner, ci: usize, zid: u32, g: usize) {
+    pub(super) fn insert_zspage(&self, inner: &mut Inner, ci: usize, zid: u32, g: usize) {
         let mut list = inner.classes[ci].lists[g];
         let second = self.profile == Profile::Legacy
             && list.head != NONE
@@ -488,7 +488,7 @@ impl Pool {
     }
 
     /// Takes a zspage off its fullness list (`remove_zspage`).
-    pub(crate) fn remove_zspage(&self, inner: &mut Inner, zid: u32) {
+    pub(super) fn remove_zspage(&self, inner: &mut Inner, zid: u32) {
         let (ci, g) = {
             let z = inner.zspages.get(zid);
             (z.class as usize, z.fullness as usize)
@@ -499,7 +499,7 @@ impl Pool {
     }
 
     /// Moves a zspage to the list its use now calls for, if that changed; returns the group.
-    pub(crate) fn fix_fullness_group(&self, inner: &mut Inner, zid: u32) -> usize {
+    pub(super) fn fix_fullness_group(&self, inner: &mut Inner, zid: u32) -> usize {
         let (ci, old, inuse) = {
             let z = inner.zspages.get(zid);
             (z.class as usize, z.fullness as usize, z.inuse as usize)
@@ -514,7 +514,7 @@ impl Pool {
     }
 
     /// Releases an empty zspage's frames (`__free_zspage`); it must be off every list.
-    pub(crate) fn free_zspage(&self, inner: &mut Inner, zid: u32) {
+    pub(super) fn free_zspage(&self, inner: &mut Inner, zid: u32) {
         let z = inner.zspages.get_mut(zid);
         debug_assert_eq!(z.inuse, 0);
         let ci = z.class as usize;
@@ -553,14 +553,14 @@ impl Pool {
     }
 
     /// Frees one object (`obj_free`).
-    pub(crate) fn free_cell(&self, inner: &mut Inner, cell: u32) {
+    pub(super) fn free_cell(&self, inner: &mut Inner, cell: u32) {
         self.free_cells(inner, std::iter::once(cell));
     }
 
     /// The one free path: each object is freed at once (`obj_free`, fullness, empty
     /// zspages), its memcg uncharge deferred to a batch that is applied with one call per
     /// objcg when the last object is done (or on a panic part way).
-    pub(crate) fn free_cells(&self, inner: &mut Inner, cells: impl Iterator<Item = u32>) {
+    pub(super) fn free_cells(&self, inner: &mut Inner, cells: impl Iterator<Item = u32>) {
         let mut batch = FlushOnDrop {
             pool: self,
             batch: std::mem::take(&mut inner.uncharges),
@@ -598,7 +598,7 @@ impl Pool {
     }
 
     /// Chain byte offset of an object's payload.
-    pub(crate) fn payload_start(&self, class: &ClassState, idx: u32) -> usize {
+    pub(super) fn payload_start(&self, class: &ClassState, idx: u32) -> usize {
         idx as usize * class.size + if class.huge { 0 } else { HANDLE_SIZE }
     }
 

@@ -29,8 +29,6 @@ pub const LEGACY_FULL: usize = 3;
 
 /// Current: the empty group (`ZS_INUSE_RATIO_0`).
 pub const GROUP_EMPTY: usize = 0;
-/// Current: the 99 % group (`ZS_INUSE_RATIO_99`).
-pub const GROUP_99: usize = 10;
 /// Current: the full group (`ZS_INUSE_RATIO_100`).
 pub const GROUP_FULL: usize = 11;
 

@@ -16,19 +16,19 @@ use super::entry::{Entries, Entry};
 use super::stats::{gauge_add, inc, Counters, DEBUGFS_FILES};
 use super::swapfile::SwapDevices;
 use super::{FailPoint, SwapSlot};
-use crate::compress::{self, Compressor};
+use crate::compress::{Algorithm, Compressor};
 use crate::error::{Errno, Result, ZsError};
 use crate::mem::Memory;
 use crate::memcg::{Cgroups, MemcgId, StatItem, StatUnit, ROOT_MEMCG};
-use crate::zsmalloc::{Accounting, Pool, PoolConfig};
+use crate::zsmalloc::{Accounting, AccountingMode, Pool, PoolConfig};
 
 /// How a [`Zswap`] is set up (the module parameters and the simulator's choices).
 #[derive(Clone, Debug)]
 pub struct ZswapConfig {
-    /// `compressor`: "lz4", "lz4hc", "zstd" or "deflate".
-    pub compressor: String,
-    /// Pool accounting when cgroups are given: "zsmalloc" (the series) or "consumer" (before it).
-    pub accounting: String,
+    /// `compressor`.
+    pub compressor: Algorithm,
+    /// Pool accounting when cgroups are given: the series (`zsmalloc`) or before it (`consumer`).
+    pub accounting: AccountingMode,
     /// zsmalloc pool name (the kernel's `zswap<hex counter>`).
     pub pool_name: String,
     /// `enabled`.
@@ -50,8 +50,8 @@ pub struct ZswapConfig {
 impl Default for ZswapConfig {
     fn default() -> Self {
         ZswapConfig {
-            compressor: "lz4".into(),
-            accounting: "zsmalloc".into(),
+            compressor: Algorithm::Lz4,
+            accounting: AccountingMode::Zsmalloc,
             pool_name: "zswap0".into(),
             enabled: true,
             max_pool_percent: 20,
@@ -140,7 +140,7 @@ impl Zswap {
         cfg: ZswapConfig,
         backing: Option<Arc<SwapDevices>>,
     ) -> Result<Self> {
-        let comp = compress::by_name(&cfg.compressor)?;
+        let comp = cfg.compressor.compressor();
         let mut pc = PoolConfig::new(&cfg.pool_name);
         let mut items = None;
         if let Some(cg) = &cgroups {
@@ -149,8 +149,9 @@ impl Zswap {
                     "cgroups and memory differ in nodes or page size".into(),
                 ));
             }
-            pc.accounting = Accounting::new(&cfg.accounting, cg.clone(), "zswap", "zswapped")?;
             let k = cg.items();
+            pc.accounting =
+                Accounting::with_items(cfg.accounting, cg.clone(), k.zswap, k.zswapped)?;
             items = Some(Items {
                 zswap: k.zswap,
                 zswapped: k.zswapped,
@@ -158,10 +159,10 @@ impl Zswap {
                 zswpin: k.zswpin,
                 zswpout: k.zswpout,
                 zswpwb: k.zswpwb,
-                pswpin: cg.stat_item("pswpin")?,
-                pswpout: cg.stat_item("pswpout")?,
-                swpin_zero: cg.stat_item("swpin_zero")?,
-                swpout_zero: cg.stat_item("swpout_zero")?,
+                pswpin: k.pswpin,
+                pswpout: k.pswpout,
+                swpin_zero: k.swpin_zero,
+                swpout_zero: k.swpout_zero,
             });
         }
         if let Some(b) = &backing {
@@ -241,7 +242,7 @@ impl Zswap {
         }
     }
 
-    pub(crate) fn ever_enabled(&self) -> bool {
+    pub(super) fn ever_enabled(&self) -> bool {
         self.ever_enabled.load(Relaxed)
     }
 
@@ -343,7 +344,7 @@ impl Zswap {
     }
 
     /// `zswap_check_limits()`: true when the store must be refused.
-    pub(crate) fn check_limits(&self) -> bool {
+    pub(super) fn check_limits(&self) -> bool {
         let cur = self.total_pages();
         let max = self.max_pool_pages();
         if cur >= max {
@@ -369,18 +370,18 @@ impl Zswap {
     }
 
     /// Whether a failure is queued at `fp` (without consuming it).
-    pub(crate) fn fault_pending(&self, fp: FailPoint) -> bool {
+    pub(super) fn fault_pending(&self, fp: FailPoint) -> bool {
         self.faults[fp as usize].load(Relaxed) != 0
     }
 
     /// Whether no failure is queued anywhere (tests inject failures into exact passes, so
     /// batches then run on one thread).
-    pub(crate) fn faults_idle(&self) -> bool {
+    pub(super) fn faults_idle(&self) -> bool {
         self.faults.iter().all(|f| f.load(Relaxed) == 0)
     }
 
     /// Consumes one injected failure at `fp`.
-    pub(crate) fn take_fault(&self, fp: FailPoint) -> bool {
+    pub(super) fn take_fault(&self, fp: FailPoint) -> bool {
         self.faults[fp as usize]
             .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
             .is_ok()
@@ -388,7 +389,7 @@ impl Zswap {
 
     /// `zswap_entry_free` of an entry already out of the index: LRU removal, zs_free (which
     /// uncharges), stored counters down.
-    pub(crate) fn entry_free(&self, st: &mut State, id: u32) {
+    pub(super) fn entry_free(&self, st: &mut State, id: u32) {
         let e = self.entry_forget(st, id);
         // The handle came from this pool and is freed only here, so this cannot fail.
         let _ = self.pool.free(e.handle);
@@ -396,7 +397,7 @@ impl Zswap {
 
     /// `entry_free` for an entry whose object the caller has freed already (an exclusive
     /// load frees it in the same pool call that reads it): LRU removal, counters down.
-    pub(crate) fn entry_forget(&self, st: &mut State, id: u32) -> Entry {
+    pub(super) fn entry_forget(&self, st: &mut State, id: u32) -> Entry {
         let e = st.entries.release(id);
         gauge_add(&self.ctr.stored_pages, -1);
         if e.length as usize == self.page_size {

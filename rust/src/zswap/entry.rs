@@ -22,7 +22,7 @@ const NIL: u32 = u32::MAX;
 /// HashMap with rustc's FxHash: every store and load hashes a slot two or three times, and
 /// SipHash's flood resistance buys nothing against keys the simulator chooses itself. It also
 /// makes iteration order (swapoff) reproducible.
-pub(crate) type FxMap<K, V> = rustc_hash::FxHashMap<K, V>;
+pub(super) type FxMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// Slots per index leaf (`XA_CHUNK_SIZE`).
 const LEAF_SHIFT: u32 = 6;

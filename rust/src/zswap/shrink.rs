@@ -89,7 +89,7 @@ fn mult_frac(x: u64, n: u64, d: u64) -> u64 {
 
 impl Zswap {
     /// Splices the LRU lists of offline memcgs into their nearest online ancestor's.
-    pub(crate) fn sync_reparent(&self, st: &mut State) {
+    pub(super) fn sync_reparent(&self, st: &mut State) {
         let Some(cg) = &self.cg else { return };
         for m in st.entries.lru_memcgs() {
             if let Ok(false) = cg.is_online(m) {
@@ -194,7 +194,7 @@ impl Zswap {
         }
     }
 
-    pub(crate) fn shrink_memcg_locked(
+    pub(super) fn shrink_memcg_locked(
         &self,
         st: &mut State,
         memcg: MemcgId,
