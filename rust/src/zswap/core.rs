@@ -93,6 +93,8 @@ pub struct Zswap {
     pub(crate) items: Option<Items>,
     pub(crate) pool: Pool,
     pub(crate) comp: Box<dyn Compressor>,
+    /// Which algorithm `comp` is (its errno for an output past a page, …).
+    pub(crate) algorithm: Algorithm,
     pub(crate) page_size: usize,
     pub(crate) backing: Option<Arc<SwapDevices>>,
     enabled: AtomicBool,
@@ -180,6 +182,7 @@ impl Zswap {
             items,
             pool,
             comp,
+            algorithm: cfg.compressor,
             backing,
             enabled: AtomicBool::new(cfg.enabled),
             ever_enabled: AtomicBool::new(cfg.enabled),

@@ -131,13 +131,6 @@ impl From<ZsError> for NotStored {
 
 /// The errno the kernel's crypto driver returns when the output does not fit PAGE_SIZE:
 /// lz4/lz4hc return `-EINVAL` (`!out_len`), zstd and deflate `-ENOSPC` (their 6.15+ drivers).
-fn overflow_errno(name: &str) -> Errno {
-    match name {
-        "zstd" | "deflate" => Errno::ENOSPC,
-        _ => Errno::EINVAL,
-    }
-}
-
 impl Zswap {
     /// The whole batch is checked before anything is stored: one page per slot, a node that
     /// exists, and, with a swap device, slots that exist on it (a slot beyond the device could
@@ -177,7 +170,7 @@ impl Zswap {
         if pages.len() == ps {
             // One page: compress straight into `packed`, no staging copy.
             let r = match self.comp.compress(pages, packed) {
-                Ok(n) if n > ps => Err(overflow_errno(self.comp.name())),
+                Ok(n) if n > ps => Err(self.algorithm.overflow_errno()),
                 Ok(n) => Ok((0, n)),
                 Err(_) => Err(Errno::EINVAL),
             };
@@ -187,7 +180,7 @@ impl Zswap {
         let mut buf = Vec::with_capacity(2 * ps);
         for page in pages.chunks_exact(ps) {
             let r = match self.comp.compress(page, &mut buf) {
-                Ok(n) if n > ps => Err(overflow_errno(self.comp.name())),
+                Ok(n) if n > ps => Err(self.algorithm.overflow_errno()),
                 Ok(n) => {
                     let off = packed.len();
                     packed.extend_from_slice(&buf[..n]);
