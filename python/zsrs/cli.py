@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "with --metric callgrind",
     )
     e.add_argument(
-        "--trials", type=_int_in(1, what="trials"), default=2, help="rounds per worker process"
+        "--trials", type=_int_in(1, what="trials"), default=1, help="rounds per worker process"
     )
     e.add_argument(
         "--processes",
