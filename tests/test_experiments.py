@@ -4,11 +4,12 @@ under the series and none before it, JSON and the plot."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import zsrs.experiments as ex
 
 
-def test_experiments_table_and_attribution():
+def test_experiments_table_and_attribution() -> None:
     res = ex.run(scale=1 / 1024, trials=2, progress=False)
     assert [e["id"] for e in res["experiments"]] == ["1", "2", "3", "4", "5"]
     for e in res["experiments"]:
@@ -22,7 +23,7 @@ def test_experiments_table_and_attribution():
     assert "series vs pre-series" in table and table.count("exact") == 2
 
 
-def test_cli_json_and_plot(tmp_path):
+def test_cli_json_and_plot(tmp_path: Path) -> None:
     png = tmp_path / "out.png"
     out = subprocess.run(
         [

@@ -11,7 +11,7 @@ use by another thread's call) a ValueError, both raised before any work is done.
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self, TypeAlias
+from typing import Any, Self, TypeAlias, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,8 @@ class IoError(ZsError): ...
 class KernelError(ZsError): ...
 
 _Bytes: TypeAlias = bytes | bytearray | memoryview | npt.NDArray[np.uint8]
+# A writable buffer of unsigned bytes (read-only ones are a TypeError).
+_Out: TypeAlias = bytearray | memoryview | npt.NDArray[np.uint8]
 
 class Memory:
     def __init__(self, nodes: Sequence[int] = ..., page_size: int = 4096) -> None: ...
@@ -108,9 +110,12 @@ class Pool:
     def malloc(self, size: int, nid: int = 0) -> int: ...
     def free(self, handle: int) -> None: ...
     def write(self, handle: int, data: _Bytes, cgroup: Cgroup | str | None = None) -> None: ...
-    def read(
-        self, handle: int, out: Any = None, cgroup: Cgroup | str | None = None
-    ) -> bytes | int: ...
+    @overload
+    def read(self, handle: int, out: None = None, cgroup: Cgroup | str | None = None) -> bytes:
+        """Reads the object: returns its bytes."""
+    @overload
+    def read(self, handle: int, out: _Out, cgroup: Cgroup | str | None = None) -> int:
+        """Reads the object into the writable buffer `out` (zero-padded); returns its length."""
     def object_len(self, handle: int) -> int: ...
     def owner(self, handle: int) -> Cgroup | None: ...
     def charge_calls(self) -> int: ...
@@ -185,7 +190,12 @@ class Zram:
     @property
     def huge_class_size(self) -> int: ...
     def write(self, index: int, page: _Bytes) -> None: ...
-    def read(self, index: int, out: Any = None) -> bytes | None: ...
+    @overload
+    def read(self, index: int, out: None = None) -> bytes:
+        """Reads slot `index`: returns its bytes."""
+    @overload
+    def read(self, index: int, out: _Out) -> None:
+        """Reads slot `index` into the writable buffer `out`."""
     def write_at(self, offset: int, data: _Bytes) -> None: ...
     def read_at(self, offset: int, length: int) -> bytes:
         """Reads `length` bytes at `offset`; a range beyond the device is KernelError (EINVAL),
