@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Every test: the Rust suite (unit, integration, property tests) and the Python suite.
+# Every test: the machine-checked contracts (scripts/lint.sh: stubtest, mypy, ruff, rustfmt,
+# clippy), then the Rust suite (unit, integration, property tests) and the Python suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/lint.sh
 # The NBD tests drive the device with real clients from qemu-utils.
 if ! command -v qemu-img >/dev/null || ! command -v qemu-io >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

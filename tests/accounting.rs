@@ -110,8 +110,9 @@ impl World {
     }
 }
 
+/// Fact 1 of the series.
 #[test]
-fn fact_01_non_aware_pools_touch_no_memcg_state() {
+fn non_aware_pools_touch_no_memcg_state() {
     let w = world(&[64, 64], "zsmalloc");
     let pool = Pool::new(
         Arc::new(Memory::new(&[64], 4096).unwrap()),
@@ -132,8 +133,9 @@ fn fact_01_non_aware_pools_touch_no_memcg_state() {
     );
 }
 
+/// Facts 2–7 of the series.
 #[test]
-fn facts_02_to_07_write_charges_the_slot_and_free_reverses_it_exactly() {
+fn write_charges_the_slot_and_free_reverses_it_exactly() {
     let w = world(&[64, 64], "zsmalloc");
     let refs0 = w.refs(w.b);
     let h = w.pool.malloc(100, 1).unwrap(); // class 112: 7 pages, 256 objects
@@ -178,8 +180,9 @@ fn facts_02_to_07_write_charges_the_slot_and_free_reverses_it_exactly() {
     assert_eq!(w.cg.read_file(w.b, "memory.zswap.current").unwrap(), "0\n");
 }
 
+/// Facts 4 and 5 of the series.
 #[test]
-fn facts_04_05_spanning_slots_split_by_the_floor_rule() {
+fn spanning_slots_split_by_the_floor_rule() {
     // Node 0 has one frame: the 3-page zspage of class 48 has page 0 on node 0, pages 1-2 on
     // node 1. Object 85 starts at offset 4080 of page 0 and spans into page 1.
     let w = world(&[1, 64], "zsmalloc");
@@ -212,8 +215,9 @@ fn facts_04_05_spanning_slots_split_by_the_floor_rule() {
     w.check_attribution();
 }
 
+/// Facts 8–10 of the series.
 #[test]
-fn facts_08_to_10_compaction_and_migration_move_stats_never_charges() {
+fn compaction_and_migration_move_stats_never_charges() {
     let w = world(&[4096, 4096], "zsmalloc");
     let mut hs = Vec::new();
     for k in 0..3000usize {
@@ -250,8 +254,9 @@ fn facts_08_to_10_compaction_and_migration_move_stats_never_charges() {
     }
 }
 
+/// Fact 14 of the series.
 #[test]
-fn fact_14_root_objects_count_only_node_pages() {
+fn root_objects_count_only_node_pages() {
     let w = world(&[64, 64], "zsmalloc");
     let h = w.pool.malloc(500, 0).unwrap();
     w.pool.write_owned(h, b"root", Some(0)).unwrap();
@@ -401,8 +406,9 @@ fn dropping_an_aware_pool_uncharges_its_owners() {
     );
 }
 
+/// Fact 2 of the series.
 #[test]
-fn fact_02_a_zspage_that_fails_part_way_leaves_nothing_behind() {
+fn a_zspage_that_fails_part_way_leaves_nothing_behind() {
     // Three frames: a class-112 zspage needs seven, so its allocation fails after taking some.
     let w = world(&[3], "zsmalloc");
     assert!(matches!(

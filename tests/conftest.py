@@ -10,10 +10,10 @@ DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture
-def mem():
+def mem() -> zsrs.Memory:
     return zsrs.Memory(nodes=[4096, 4096])
 
 
 @pytest.fixture
-def pool(mem):
+def pool(mem: zsrs.Memory) -> zsrs.Pool:
     return zsrs.Pool(mem, "test")

@@ -2,12 +2,15 @@
 ("consumer"), exact counters and kernel file text, reparenting, and the error paths."""
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 import zsrs
 
 
-def setup(mode, nodes=(1, 4096)):
+def setup(
+    mode: str, nodes: tuple[int, ...] = (1, 4096)
+) -> tuple[zsrs.Memory, zsrs.Cgroups, zsrs.Cgroup, zsrs.Cgroup, zsrs.Pool]:
     mem = zsrs.Memory(nodes=list(nodes))
     cgs = zsrs.Cgroups(mem, accounting=mode)
     a = cgs.create("/a")
@@ -16,7 +19,7 @@ def setup(mode, nodes=(1, 4096)):
     return mem, cgs, a, b, pool
 
 
-def test_series_mode_splits_a_spanning_slot_across_nodes():
+def test_series_mode_splits_a_spanning_slot_across_nodes() -> None:
     # Node 0 has one frame: the class-48 zspage's page 0 is on node 0, pages 1-2 on node 1.
     _, cgs, a, b, pool = setup("zsmalloc")
     assert pool.memcg_aware and pool.accounting == "zsmalloc"
@@ -39,7 +42,9 @@ def test_series_mode_splits_a_spanning_slot_across_nodes():
     assert cgs.node_vmstat_dict(0)["zswap"] == 0
 
 
-def run_workload(mode):
+def run_workload(
+    mode: str,
+) -> tuple[npt.NDArray[np.int64], zsrs.Pool, zsrs.Cgroup, zsrs.Cgroup]:
     """The same seeded workload under either mode; returns what each cgroup reports."""
     _, _cgs, a, b, pool = setup(mode, nodes=(4096, 4096))
     rng = np.random.default_rng(11)
@@ -67,13 +72,14 @@ def run_workload(mode):
     return sizes, pool, a, b
 
 
-def slot_size(n):
+def slot_size(n: int) -> int:
     rows, _ = zsrs.class_table(8)
     idx = min(len(rows) - 1, max(0, -(-(n + 8 - 32) // 16)))
-    return rows[rows[idx]["rep"]]["size"]
+    size: int = rows[rows[idx]["rep"]]["size"]
+    return size
 
 
-def test_same_workload_under_both_modes():
+def test_same_workload_under_both_modes() -> None:
     sizes, pool, a, b = run_workload("zsmalloc")
     live_b = sizes[2000:][1::2]
     assert b.stat()["zswap"] == sum(slot_size(int(n)) for n in live_b)
@@ -89,7 +95,7 @@ def test_same_workload_under_both_modes():
     assert not pool.memcg_aware and pool.accounting == "consumer"
 
 
-def test_limits_and_files_round_trip():
+def test_limits_and_files_round_trip() -> None:
     _, cgs, a, b, _pool = setup("zsmalloc")
     b.write_file("memory.zswap.max", "10K")
     assert b.read_file("memory.zswap.max") == "8192\n"
@@ -109,7 +115,7 @@ def test_limits_and_files_round_trip():
         b.write_file("memory.max", "lots")
 
 
-def test_reparenting_keeps_parent_totals_and_later_frees_land_there():
+def test_reparenting_keeps_parent_totals_and_later_frees_land_there() -> None:
     _, cgs, a, b, pool = setup("zsmalloc", nodes=(4096, 4096))
     h = pool.malloc(1000, nid=1)
     pool.write(h, b"x" * 1000, cgroup=b)
@@ -122,7 +128,7 @@ def test_reparenting_keeps_parent_totals_and_later_frees_land_there():
     assert a.stat()["zswap"] == 0 and a.numa_stat()["zswapped"] == [0, 0]
 
 
-def test_accounting_errors():
+def test_accounting_errors() -> None:
     mem = zsrs.Memory(nodes=[64])
     plain = zsrs.Pool(mem, "zram0")
     h = plain.malloc(100)
@@ -150,7 +156,7 @@ def test_accounting_errors():
         pool.write(h, b"y", cgroup=cgs.create("/d"))
 
 
-def test_reads_on_behalf_of_a_cgroup_see_only_its_objects():
+def test_reads_on_behalf_of_a_cgroup_see_only_its_objects() -> None:
     _, _, a, b, pool = setup("zsmalloc", nodes=(4096, 4096))
     ha = pool.malloc(100)
     pool.write(ha, b"a" * 100, cgroup=a)

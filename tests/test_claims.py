@@ -4,6 +4,7 @@ swaps to belongs to the machine."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import zsrs
 PAGE = 4096
 
 
-def test_a_second_zswap_on_a_live_swap_file_is_ebusy_and_truncates_nothing(tmp_path):
+def test_a_second_zswap_on_a_live_swap_file_is_ebusy_and_truncates_nothing(tmp_path: Path) -> None:
     mem = zsrs.Memory(nodes=[4096])
     cgs = zsrs.Cgroups(mem)
     path = tmp_path / "swap.img"
@@ -35,7 +36,8 @@ def test_a_second_zswap_on_a_live_swap_file_is_ebusy_and_truncates_nothing(tmp_p
     code = (
         "import fcntl,sys\n"
         "f=open(sys.argv[1],'rb')\n"
-        "try:\n fcntl.flock(f, fcntl.LOCK_EX|fcntl.LOCK_NB)\nexcept BlockingIOError:\n sys.exit(3)\n"
+        "try:\n fcntl.flock(f, fcntl.LOCK_EX|fcntl.LOCK_NB)\n"
+        "except BlockingIOError:\n sys.exit(3)\n"
     )
     assert subprocess.run([sys.executable, "-c", code, str(path)]).returncode == 3
     # A zram device cannot take it as its backing device.
@@ -46,7 +48,7 @@ def test_a_second_zswap_on_a_live_swap_file_is_ebusy_and_truncates_nothing(tmp_p
     assert p.verify(base, pages) == []  # every page read back from the file
 
 
-def test_a_machines_zswap_refuses_pythons_loads_and_stores(tmp_path):
+def test_a_machines_zswap_refuses_pythons_loads_and_stores(tmp_path: Path) -> None:
     mem = zsrs.Memory(nodes=[4096])
     cgs = zsrs.Cgroups(mem)
     zs = zsrs.Zswap(mem, cgs, swapfile=tmp_path / "swap.img", swap_slots=1024)
@@ -77,7 +79,7 @@ def test_a_machines_zswap_refuses_pythons_loads_and_stores(tmp_path):
 
 
 @pytest.mark.parametrize("slots", [0, -1, 2**52, 2**64])
-def test_swap_devices_of_no_or_absurd_size_are_refused(tmp_path, slots):
+def test_swap_devices_of_no_or_absurd_size_are_refused(tmp_path: Path, slots: int) -> None:
     mem = zsrs.Memory(nodes=[64])
     with pytest.raises((zsrs.InvalidArgument, OverflowError)):
         zsrs.Zswap(mem, swapfile=tmp_path / "s.img", swap_slots=slots)

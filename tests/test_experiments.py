@@ -7,6 +7,8 @@ import math
 import random
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,11 +16,11 @@ import zsrs.experiments as ex
 
 
 @pytest.fixture(scope="module")
-def res():
+def res() -> dict[str, Any]:
     return ex.run(scale=1 / 1024, trials=2, processes=2, progress=False)
 
 
-def test_every_row_has_deterministic_work_and_a_control(res):
+def test_every_row_has_deterministic_work_and_a_control(res: dict[str, Any]) -> None:
     assert [e["id"] for e in res["experiments"]] == ["1", "2", "3", "4", "5"]
     for e in res["experiments"][:3]:
         s, p = e["work"]["series"], e["work"]["pre"]
@@ -39,7 +41,7 @@ def test_every_row_has_deterministic_work_and_a_control(res):
     assert "A-vs-A" in table and table.count("reading:") == 5
 
 
-def test_attribution_is_exact_under_the_series_only(res):
+def test_attribution_is_exact_under_the_series_only(res: dict[str, Any]) -> None:
     series, before = res["attribution"]["zsmalloc"], res["attribution"]["consumer"]
     assert sum(v["true"] for v in series.values()) > 0
     assert all(v["reported"] == v["true"] for v in series.values()), series
@@ -47,7 +49,7 @@ def test_attribution_is_exact_under_the_series_only(res):
     assert ex.format_table(res).count("exact") == 2
 
 
-def test_ci_and_resolution_rules():
+def test_ci_and_resolution_rules() -> None:
     rng = random.Random(1)
     tight = [math.log(1.02) + 0.0001 * (i % 3) for i in range(50)]
     d, lo, hi = ex.ratio_ci(tight, rng)
@@ -57,12 +59,12 @@ def test_ci_and_resolution_rules():
     assert not ex.resolved(ex.ratio_ci([0.01], rng))  # one pair: no CI
 
 
-def test_nondeterministic_work_fails_loudly():
+def test_nondeterministic_work_fails_loudly() -> None:
     with pytest.raises(RuntimeError, match="different work"):
         ex._check_deterministic("1", "series", [{"a": 1}, {"a": 2}])
 
 
-def test_cli_json_and_plot(tmp_path):
+def test_cli_json_and_plot(tmp_path: Path) -> None:
     png = tmp_path / "out.png"
     out = subprocess.run(
         [
@@ -90,7 +92,7 @@ def test_cli_json_and_plot(tmp_path):
     assert png.stat().st_size > 10_000
 
 
-def test_instructions_of_a_region_repeat_exactly_under_callgrind():
+def test_instructions_of_a_region_repeat_exactly_under_callgrind() -> None:
     # The smallest run: experiment 1 at 256 pages, twice in each mode.
     res = ex.instructions(scale=1 / 8192, repeats=2, keys=("1",), progress=False)
     e = res["experiments"][0]

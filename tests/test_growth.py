@@ -9,12 +9,12 @@ import zsrs
 PAGE = 4096
 
 
-def rss_mib():
+def rss_mib() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE / 2**20
 
 
-def test_cgroup_and_process_churn_does_not_grow_memory():
+def test_cgroup_and_process_churn_does_not_grow_memory() -> None:
     mem = zsrs.Memory(nodes=[1 << 16, 1 << 16])
     cgs = zsrs.Cgroups(mem)
     m = zsrs.Machine(mem, cgs)
@@ -36,7 +36,7 @@ def test_cgroup_and_process_churn_does_not_grow_memory():
     assert grown < 12, f"{grown:.1f} MiB"
 
 
-def test_a_removed_cgroups_object_reads_nothing_and_its_charges_stay_with_the_parent():
+def test_a_removed_cgroups_object_reads_nothing_and_its_charges_stay_with_the_parent() -> None:
     mem = zsrs.Memory(nodes=[4096])
     cgs = zsrs.Cgroups(mem)
     zs = zsrs.Zswap(mem, cgs)
@@ -49,6 +49,7 @@ def test_a_removed_cgroups_object_reads_nothing_and_its_charges_stay_with_the_pa
         with pytest.raises(zsrs.CgroupError, match="ENOENT"):
             read()
     assert "removed" in repr(b)
+    assert b.parent is not None
     assert b.parent.path == "/a"
     assert a.stat()["zswap"] == charged
     assert zs.load(1) is not None

@@ -11,8 +11,10 @@ scrambled result.
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 import zsrs
@@ -21,7 +23,7 @@ PAGE = 4096
 TYPED = (zsrs.ZsError, TypeError, ValueError, OverflowError)
 
 
-def pages(n, seed=0, cols=PAGE):
+def pages(n: int, seed: int = 0, cols: int = PAGE) -> npt.NDArray[np.uint8]:
     """n distinct, compressible pages (every row different from every other)."""
     rng = np.random.default_rng(seed)
     p = np.zeros((n, cols), np.uint8)
@@ -30,7 +32,7 @@ def pages(n, seed=0, cols=PAGE):
     return p
 
 
-def layouts(x):
+def layouts(x: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.uint8]]:
     """The same logical rows in several memory layouts."""
     f = np.asfortranarray(x)
     t = np.ascontiguousarray(x.T).T  # a transposed view: Fortran order
@@ -41,7 +43,7 @@ def layouts(x):
     return {"fortran": f, "transposed": t, "strided": strided, "reversed": rev}
 
 
-def out_layouts(shape):
+def out_layouts(shape: tuple[int, int]) -> dict[str, npt.NDArray[np.uint8]]:
     """Writable zeroed arrays of `shape` in several layouts."""
     n, c = shape
     return {
@@ -52,7 +54,7 @@ def out_layouts(shape):
     }
 
 
-def read_only(x):
+def read_only(x: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     y = np.array(x)
     y.flags.writeable = False
     return y
@@ -62,7 +64,7 @@ def read_only(x):
 
 
 @pytest.mark.parametrize("layout", ["fortran", "transposed", "strided", "reversed"])
-def test_pool_batches_read_and_write_rows_in_logical_order(layout):
+def test_pool_batches_read_and_write_rows_in_logical_order(layout: str) -> None:
     pool = zsrs.Pool(zsrs.Memory(nodes=[4096]))
     x = pages(6, cols=256)
     h = pool.malloc_many(np.full(6, 256, np.int64))
@@ -82,7 +84,7 @@ def test_pool_batches_read_and_write_rows_in_logical_order(layout):
 
 
 @pytest.mark.parametrize("layout", ["fortran", "transposed", "strided", "reversed"])
-def test_zram_batches_in_any_layout(layout):
+def test_zram_batches_in_any_layout(layout: str) -> None:
     zr = zsrs.Zram(disksize="1M")
     x = pages(8)
     idx = np.arange(8, dtype=np.uint64)
@@ -93,7 +95,7 @@ def test_zram_batches_in_any_layout(layout):
 
 
 @pytest.mark.parametrize("layout", ["fortran", "transposed", "strided", "reversed"])
-def test_zswap_batches_in_any_layout(layout):
+def test_zswap_batches_in_any_layout(layout: str) -> None:
     zs = zsrs.Zswap(zsrs.Memory(nodes=[1 << 14]))
     x = pages(8)
     slots = np.arange(8, dtype=np.uint64)
@@ -103,7 +105,7 @@ def test_zswap_batches_in_any_layout(layout):
     np.testing.assert_array_equal(out, x)
 
 
-def test_compressed_lengths_in_any_layout():
+def test_compressed_lengths_in_any_layout() -> None:
     c = zsrs.Compressor("lz4")
     x = pages(8)
     want = c.compressed_lengths(x)
@@ -113,7 +115,7 @@ def test_compressed_lengths_in_any_layout():
 
 
 @pytest.mark.parametrize("layout", ["fortran", "transposed", "strided", "reversed"])
-def test_process_batches_in_any_layout(layout):
+def test_process_batches_in_any_layout(layout: str) -> None:
     mem = zsrs.Memory(nodes=[4096])
     cgs = zsrs.Cgroups(mem)
     m = zsrs.Machine(mem, cgs)
@@ -127,7 +129,7 @@ def test_process_batches_in_any_layout(layout):
     np.testing.assert_array_equal(p.read(base, 8), y)
 
 
-def test_exclusive_loads_refuse_a_bad_out_before_loading():
+def test_exclusive_loads_refuse_a_bad_out_before_loading() -> None:
     zs = zsrs.Zswap(zsrs.Memory(nodes=[1 << 14]))
     x = pages(4)
     slots = np.arange(4, dtype=np.uint64)
@@ -143,7 +145,7 @@ def test_exclusive_loads_refuse_a_bad_out_before_loading():
         np.broadcast_to(np.zeros(PAGE, np.uint8), (4, PAGE)),
     ):
         with pytest.raises((TypeError, ValueError)):
-            zs.load_many(slots, bad)
+            zs.load_many(slots, bad)  # type: ignore[arg-type]  # deliberately wrong
         assert zs.debugfs() == before
         assert all(int(s) in zs for s in slots)
     out = np.zeros((4, PAGE), np.uint8)
@@ -151,7 +153,7 @@ def test_exclusive_loads_refuse_a_bad_out_before_loading():
     np.testing.assert_array_equal(out, x)
 
 
-def test_read_only_and_aliased_outs_are_type_or_value_errors():
+def test_read_only_and_aliased_outs_are_type_or_value_errors() -> None:
     pool = zsrs.Pool(zsrs.Memory(nodes=[4096]))
     h = pool.malloc_many(np.full(4, 64, np.int64))
     pool.write_many(h, pages(4, cols=64))
@@ -169,12 +171,12 @@ def test_read_only_and_aliased_outs_are_type_or_value_errors():
     with pytest.raises(TypeError):
         zr.read(0, read_only(np.zeros(PAGE, np.uint8)))
     with pytest.raises(TypeError):
-        zr.read(0, bytes(PAGE))
+        zr.read(0, bytes(PAGE))  # type: ignore[call-overload]  # deliberately read-only
     with pytest.raises(ValueError):
         zr.read(0, bytearray(10))
 
 
-def test_dtype_and_ndim_errors_are_typed():
+def test_dtype_and_ndim_errors_are_typed() -> None:
     pool = zsrs.Pool(zsrs.Memory(nodes=[4096]))
     h = pool.malloc_many(np.full(2, 64, np.int64))
     with pytest.raises(TypeError, match="uint8"):
@@ -184,12 +186,12 @@ def test_dtype_and_ndim_errors_are_typed():
     with pytest.raises(ValueError, match="2-D"):
         pool.write_many(h, np.zeros(128, np.uint8))
     with pytest.raises(TypeError):
-        pool.write_many(h, [[0] * 64] * 2)
+        pool.write_many(h, [[0] * 64] * 2)  # type: ignore[arg-type]  # deliberately wrong
     with pytest.raises(TypeError):
         zsrs.Compressor("lz4").compressed_lengths(np.zeros((2, 64), np.int8))
 
 
-def test_bytes_like_inputs_of_any_layout():
+def test_bytes_like_inputs_of_any_layout() -> None:
     pool = zsrs.Pool(zsrs.Memory(nodes=[4096]))
     h = pool.malloc(128)
     raw = bytes(range(256))
@@ -232,7 +234,7 @@ HUGE_CALLS = {
 
 
 @pytest.mark.parametrize("name", sorted(HUGE_CALLS))
-def test_huge_sizes_are_typed_errors_in_a_subprocess(name):
+def test_huge_sizes_are_typed_errors_in_a_subprocess(name: str) -> None:
     # A subprocess, so that an abort (SIGABRT from the allocator) or a hang fails the test
     # instead of killing the suite.
     code = textwrap.dedent(
@@ -255,7 +257,7 @@ def test_huge_sizes_are_typed_errors_in_a_subprocess(name):
     assert r.stdout.startswith("typed"), r.stdout + r.stderr[-500:]
 
 
-def test_decompress_of_a_page_still_works():
+def test_decompress_of_a_page_still_works() -> None:
     c = zsrs.Compressor("lz4")
     x = pages(1)[0].tobytes()
     assert c.decompress(c.compress(x), PAGE) == x
@@ -266,14 +268,14 @@ def test_decompress_of_a_page_still_works():
 # -------------------------------------------------------- 9. refused calls change nothing
 
 
-def _process():
+def _process() -> tuple[zsrs.Machine, zsrs.Process]:
     mem = zsrs.Memory(nodes=[4096])
     cgs = zsrs.Cgroups(mem)
     m = zsrs.Machine(mem, cgs)
     return m, m.spawn(cgs.create("/g"))
 
 
-def test_process_write_out_of_range_leaves_the_pages_unchanged():
+def test_process_write_out_of_range_leaves_the_pages_unchanged() -> None:
     m, p = _process()
     x = pages(8)
     base = p.mmap(x)
@@ -288,7 +290,7 @@ def test_process_write_out_of_range_leaves_the_pages_unchanged():
     assert m.stats()["faults"] == stats["faults"]
 
 
-def test_access_out_of_range_or_wrapping_is_refused_before_touching():
+def test_access_out_of_range_or_wrapping_is_refused_before_touching() -> None:
     m, p = _process()
     base = p.mmap(pages(8))
     m.reclaim("/g", 8 * PAGE)
@@ -306,7 +308,7 @@ def test_access_out_of_range_or_wrapping_is_refused_before_touching():
     assert p.access(np.arange(8, dtype=np.uint64), base=base) == 8
 
 
-def test_verify_and_read_out_of_range_are_refused():
+def test_verify_and_read_out_of_range_are_refused() -> None:
     _, p = _process()
     base = p.mmap(pages(4))
     with pytest.raises(zsrs.InvalidArgument):
@@ -324,7 +326,7 @@ def test_verify_and_read_out_of_range_are_refused():
     "path",
     ["/a\nb", "/a\0b", "/" + "x" * 256, "/" + "x" * 100_000, "/..", "/.", "/a/../b", "a", ""],
 )
-def test_bad_cgroup_names_are_refused(path):
+def test_bad_cgroup_names_are_refused(path: str) -> None:
     cgs = zsrs.Cgroups(zsrs.Memory(nodes=[64]))
     cgs.create("/a")
     with pytest.raises(zsrs.CgroupError):
@@ -334,7 +336,7 @@ def test_bad_cgroup_names_are_refused(path):
         cgs[path]
 
 
-def test_cgroup_paths_resolve_like_the_vfs():
+def test_cgroup_paths_resolve_like_the_vfs() -> None:
     # mkdir(2) resolves "//" and a trailing "/" like any path: the cgroup is "/a/b".
     cgs = zsrs.Cgroups(zsrs.Memory(nodes=[64]))
     cgs.create("/a")
@@ -343,7 +345,7 @@ def test_cgroup_paths_resolve_like_the_vfs():
     assert cgs.create("/" + "x" * 255).path == "/" + "x" * 255
 
 
-def test_zram_disksize_messages():
+def test_zram_disksize_messages() -> None:
     for bad, exc in (
         (-1, ValueError),
         (2**64, OverflowError),
@@ -353,15 +355,15 @@ def test_zram_disksize_messages():
         ([1], TypeError),
     ):
         if exc is None:
-            assert zsrs.Zram(disksize=bad).disksize == 0
+            assert zsrs.Zram(disksize=bad).disksize == 0  # type: ignore[arg-type]
             continue
         with pytest.raises(exc, match="disksize"):
-            zsrs.Zram(disksize=bad)
+            zsrs.Zram(disksize=bad)  # type: ignore[arg-type]  # deliberately wrong
     assert zsrs.Zram(disksize="1M").disksize == 1 << 20
     assert zsrs.Zram(disksize=1 << 20).disksize == 1 << 20
 
 
-def cli(*args, timeout=60):
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "zsrs", *args],
         check=False,
@@ -390,7 +392,7 @@ def cli(*args, timeout=60):
         (["bogus"], 2),
     ],
 )
-def test_cli_bad_arguments_are_one_line_without_traceback(args, code):
+def test_cli_bad_arguments_are_one_line_without_traceback(args: list[str], code: int) -> None:
     r = cli(*args)
     assert r.returncode == code, r.stderr
     assert "Traceback" not in r.stderr
@@ -399,7 +401,7 @@ def test_cli_bad_arguments_are_one_line_without_traceback(args, code):
 
 
 @pytest.mark.parametrize("content", ["12\nfoo bar\n", "0\n", "99999999999999999999999\n", "\xff"])
-def test_cli_replay_of_a_bad_file(tmp_path, content):
+def test_cli_replay_of_a_bad_file(tmp_path: Path, content: str) -> None:
     f = tmp_path / "sizes.txt"
     f.write_text(content, encoding="latin-1")
     r = cli("replay", str(f))
@@ -408,13 +410,13 @@ def test_cli_replay_of_a_bad_file(tmp_path, content):
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-def test_a_cgroup_argument_of_the_wrong_type_says_what_it_wants():
+def test_a_cgroup_argument_of_the_wrong_type_says_what_it_wants() -> None:
     mem = zsrs.Memory(nodes=[64])
     cgs = zsrs.Cgroups(mem)
     with pytest.raises(TypeError, match="cgroup must be a Cgroup or a path"):
-        zsrs.Machine(mem, cgs).spawn(5)
+        zsrs.Machine(mem, cgs).spawn(5)  # type: ignore[arg-type]  # deliberately wrong
     with pytest.raises(TypeError, match="cgroup must be a Cgroup or a path"):
-        zsrs.Zswap(mem, cgs).store(0, bytes(PAGE), cgroup=b"/")
+        zsrs.Zswap(mem, cgs).store(0, bytes(PAGE), cgroup=b"/")  # type: ignore[arg-type]  # deliberately wrong
 
 
 # -------------------------------------------------------- 8. sizes that would wrap
@@ -431,6 +433,6 @@ def test_a_cgroup_argument_of_the_wrong_type_says_what_it_wants():
         ([64], 2048),
     ],
 )
-def test_memory_sizes_that_would_wrap_are_refused(nodes, page_size):
+def test_memory_sizes_that_would_wrap_are_refused(nodes: list[int], page_size: int) -> None:
     with pytest.raises(zsrs.InvalidArgument):
         zsrs.Memory(nodes=nodes, page_size=page_size)

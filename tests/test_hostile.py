@@ -24,8 +24,12 @@ import faulthandler
 import math
 import os
 import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,7 +65,7 @@ def report() -> str:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _watchdog_and_report(request):
+def _watchdog_and_report(request: pytest.FixtureRequest) -> Iterator[None]:
     # A hang (a Rust loop that never returns, the GIL released or not) kills the run with the
     # stacks printed rather than blocking CI.
     faulthandler.dump_traceback_later(300, exit=True)
@@ -77,7 +81,9 @@ def _watchdog_and_report(request):
             f.write(report())
 
 
-def attempt(name: str, call, snapshot=None) -> bool:
+def attempt(
+    name: str, call: Callable[[], object], snapshot: Callable[[], object] | None = None
+) -> bool:
     """Runs `call`; True if accepted. A typed refusal must leave `snapshot()` unchanged; any
     other exception (PanicException above all) fails the test."""
     before = snapshot() if snapshot else None
@@ -150,7 +156,7 @@ bad_int = st.one_of(st.sampled_from(BAD_INTS), st.integers(-(2**70), 2**70))
 bad_any = st.one_of(bad_int, st.sampled_from(BAD_OTHER))
 
 
-def arg(valid):
+def arg(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """A valid value or a hostile one. As a direct argument of an entry point, the test picks
     which: mostly one hostile argument among valid ones, so that each argument's check is
     reached with the others passing theirs."""
@@ -159,14 +165,14 @@ def arg(valid):
     return s
 
 
-def rows_of(n, cols, seed=0):
+def rows_of(n: int, cols: int, seed: int = 0) -> npt.NDArray[np.uint8]:
     rng = np.random.default_rng(seed)
     p = np.zeros((n, cols), np.uint8)
     p[:, : cols // 8] = rng.integers(0, 256, (n, cols // 8), dtype=np.uint8)
     return p
 
 
-def _layout(x, how):
+def _layout(x: npt.NDArray[Any], how: str) -> npt.NDArray[Any]:
     if how == "c":
         return np.ascontiguousarray(x)
     if how == "fortran":
@@ -188,7 +194,7 @@ LAYOUTS = ["c", "fortran", "strided", "reversed", "readonly"]
 
 
 @st.composite
-def pages_arg(draw, rows, cols, huge=True):
+def pages_arg(draw: st.DrawFn, rows: int, cols: int, huge: bool = True) -> Any:
     """A 2-D input: the right shape in any layout, or a hostile array or value."""
     kind = draw(
         st.sampled_from(
@@ -218,7 +224,7 @@ def pages_arg(draw, rows, cols, huge=True):
 
 
 @st.composite
-def out_arg(draw, rows, cols):
+def out_arg(draw: st.DrawFn, rows: int, cols: int) -> Any:
     """A 2-D `out`: writable in any layout, or read-only, wrong dtype/shape, bytes, …"""
     kind = draw(st.sampled_from(["good", "good", "readonly", "dtype", "shape", "bytes", "any"]))
     if kind == "good":
@@ -238,7 +244,9 @@ def out_arg(draw, rows, cols):
 
 
 @st.composite
-def vec_arg(draw, dtype, values, n=None):
+def vec_arg(
+    draw: st.DrawFn, dtype: Any, values: st.SearchStrategy[Any], n: int | None = None
+) -> Any:
     """A 1-D input of `dtype` (any stride), or of another dtype, 2-D, a list, …; mostly of
     length `n` when given (the rows of the other argument)."""
     size = st.sampled_from([n, n, n + 1]) if n is not None else st.integers(0, 6)
@@ -267,7 +275,7 @@ def vec_arg(draw, dtype, values, n=None):
 
 
 @st.composite
-def bytes_arg(draw, n):
+def bytes_arg(draw: st.DrawFn, n: int) -> Any:
     kind = draw(st.sampled_from(["bytes", "bytearray", "strided", "np", "npdtype", "any"]))
     b = draw(st.binary(min_size=0, max_size=n))
     if kind == "bytes":
@@ -291,7 +299,7 @@ class World:
     """One object of every kind, with a little state, and a snapshot of what a refused call
     must not change."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp: Path) -> None:
         self.mem = zsrs.Memory(nodes=[1 << 14, 1 << 14])
         self.cgs = zsrs.Cgroups(self.mem)
         self.g = self.cgs.create("/g")
@@ -310,7 +318,7 @@ class World:
         self.proc = self.machine.spawn("/g")
         self.base = self.proc.mmap(rows_of(8, PAGE))
 
-    def snapshot(self):
+    def snapshot(self) -> tuple[object, ...]:
         return (
             self.pool.stats(),
             self.pool.read_file("classes"),
@@ -330,11 +338,11 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return World(tmp_path_factory.mktemp("hostile"))
 
 
-def cgroup_arg(w):
+def cgroup_arg(w: World) -> st.SearchStrategy[Any]:
     return arg(st.sampled_from(["/g", "/", "/nope", "g//", w.g, w.other_g, w.cgs.root]))
 
 
@@ -352,9 +360,11 @@ small = st.integers(0, 16)
 # of the world]). Calls that make new objects have nothing to snapshot; the rest compare the
 # world before and after a refusal.
 
-ENTRY = {
+# (call, strategies of its arguments) by entry point name
+Entry: TypeAlias = tuple[Callable[..., object], Callable[[World], list[Any]]]
+ENTRY: dict[str, Entry] = {
     # module functions
-    "compressors": (lambda w, a: zsrs.compressors(a), lambda w: [bad_any]),
+    "compressors": (lambda w, a: zsrs.compressors(a), lambda w: [bad_any]),  # type: ignore[call-arg]
     "class_table": (
         lambda w, c, p, k, d, r: zsrs.class_table(c, p, kernel=k, class_delta=d, chain_rule=r),
         lambda w: [
@@ -420,7 +430,7 @@ ENTRY = {
     ),
     "Compressor": (
         lambda w, n: zsrs.Compressor(n),
-        lambda w: [arg(st.sampled_from(zsrs.compressors() + ["", "lz5"]))],
+        lambda w: [arg(st.sampled_from([*zsrs.compressors(), "", "lz5"]))],
     ),
     "Zram": (
         lambda w, d, a, k, c, n: zsrs.Zram(d, a, memory=w.mem, kernel=k, chain_size=c, nid=n),
@@ -829,13 +839,13 @@ MAKERS = {
 
 
 @pytest.mark.parametrize("name", sorted(ENTRY))
-def test_hostile_inputs(world, name):
+def test_hostile_inputs(world: World, name: str) -> None:
     fn, strategies = ENTRY[name]
     specs = strategies(world)
 
     @SETTINGS
     @given(data=st.data())
-    def run(data):
+    def run(data: st.DataObject) -> None:
         # Which argument is hostile: one of them (most often), none, or any mix.
         k = data.draw(st.integers(-2, len(specs) - 1), label="hostile argument")
         args = []
@@ -853,7 +863,7 @@ def test_hostile_inputs(world, name):
 
 @SETTINGS
 @given(which=st.sampled_from(["pool", "zram", "zswap"]), view=st.sampled_from(["u64col", "row"]))
-def test_inputs_that_alias_out(world, which, view):
+def test_inputs_that_alias_out(world: World, which: str, view: str) -> None:
     """An index array that is a view of `out`'s own memory: read before `out` is written, so
     the call works (or is refused cleanly) and nothing is lost."""
     n, cols = (2, 104) if which == "pool" else (2, PAGE)
@@ -861,26 +871,33 @@ def test_inputs_that_alias_out(world, which, view):
     idx = out.view(np.uint64)[:, 0] if view == "u64col" else out[0, :16].view(np.uint64)[:n]
     if which == "pool":
         idx[:] = world.h[:n]
-        call = lambda: world.pool.read_many(idx, out)
+
+        def call() -> None:
+            world.pool.read_many(idx, out)
     elif which == "zram":
         idx[:] = [0, 1]
-        call = lambda: world.zram.read_many(idx, out)
+
+        def call() -> None:
+            world.zram.read_many(idx, out)
     else:
         idx[:] = [500, 501]  # absent slots: a load of nothing, and nothing lost
-        call = lambda: world.zswap.load_many(idx, out)
+
+        def call() -> None:
+            world.zswap.load_many(idx, out)
+
     attempt(f"alias.{which}", call, world.snapshot)
 
 
-def test_out_in_use_by_another_thread_is_refused_or_served(world):
+def test_out_in_use_by_another_thread_is_refused_or_served(world: World) -> None:
     """Two threads reading into the same `out` at once: the second may be refused (ValueError:
     the array is borrowed) but never panics."""
     import threading
 
     out = np.zeros((64, PAGE), np.uint8)
     idx = np.zeros(64, np.uint64)
-    errors = []
+    errors: list[BaseException] = []
 
-    def reader():
+    def reader() -> None:
         for _ in range(20):
             try:
                 world.zram.read_many(idx, out)

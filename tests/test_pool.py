@@ -5,15 +5,15 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import DATA
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import zsrs
+from conftest import DATA
 
 
-def test_round_trip_and_buffers(pool):
+def test_round_trip_and_buffers(pool: zsrs.Pool) -> None:
     h = pool.malloc(1000, nid=1)
     data = bytes(range(256)) * 3 + b"x" * 232
     pool.write(h, data)
@@ -30,7 +30,7 @@ def test_round_trip_and_buffers(pool):
     pool.free(h)
 
 
-def test_errors_are_typed_under_one_base(pool, mem):
+def test_errors_are_typed_under_one_base(pool: zsrs.Pool, mem: zsrs.Memory) -> None:
     other = zsrs.Pool(mem, "other")
     with pytest.raises(zsrs.InvalidSize):
         pool.malloc(0)
@@ -56,7 +56,7 @@ def test_errors_are_typed_under_one_base(pool, mem):
     with pytest.raises(ValueError):
         pool.read(pool.malloc(50), out=bytearray(10))
     with pytest.raises(TypeError):
-        pool.read(pool.malloc(50), out=b"immutable" * 10)
+        pool.read(pool.malloc(50), out=b"immutable" * 10)  # type: ignore[call-overload]  # deliberately read-only
     with pytest.raises(zsrs.InvalidArgument):
         pool.migrate_page(10**9, 0)
     with pytest.raises(zsrs.InvalidArgument):
@@ -72,7 +72,7 @@ def test_errors_are_typed_under_one_base(pool, mem):
     assert issubclass(zsrs.OutOfMemory, zsrs.ZsError)
 
 
-def test_out_of_memory_leaves_nothing_behind():
+def test_out_of_memory_leaves_nothing_behind() -> None:
     mem = zsrs.Memory(nodes=[3])
     pool = zsrs.Pool(mem, "small")
     with pytest.raises(zsrs.OutOfMemory):
@@ -86,7 +86,7 @@ def test_out_of_memory_leaves_nothing_behind():
     pool.check_invariants()
 
 
-def test_batch_calls_round_trip_and_match_single_calls(pool):
+def test_batch_calls_round_trip_and_match_single_calls(pool: zsrs.Pool) -> None:
     rng = np.random.default_rng(3)
     sizes = rng.integers(1, 4097, size=2000)
     pages = rng.integers(0, 256, size=(2000, 4096), dtype=np.uint8)
@@ -106,7 +106,7 @@ def test_batch_calls_round_trip_and_match_single_calls(pool):
     assert pool.stats()["pages_allocated"] == 0
 
 
-def test_classes_file_is_the_kernels_for_the_kernels_workload():
+def test_classes_file_is_the_kernels_for_the_kernels_workload() -> None:
     lengths = []
     for line in (DATA / "linux-6.12-zram-w1.sizes.txt").read_text().splitlines():
         if line and not line.startswith(("#", "same")):
@@ -157,7 +157,7 @@ def test_classes_file_is_the_kernels_for_the_kernels_workload():
         (16, 192, 3833),
     ],
 )
-def test_class_tables_for_every_chain(chain, distinct, huge):
+def test_class_tables_for_every_chain(chain: int, distinct: int, huge: int) -> None:
     rows, hcs = zsrs.class_table(chain)
     assert len(rows) == 255
     assert sum(r["rep"] == r["index"] for r in rows) == distinct
@@ -167,14 +167,14 @@ def test_class_tables_for_every_chain(chain, distinct, huge):
     assert len(pool.classes()) == distinct
 
 
-def test_legacy_profile():
+def test_legacy_profile() -> None:
     pool = zsrs.Pool(zsrs.Memory(nodes=[4096]), "old", kernel="6.1")
     assert (pool.kernel, pool.chain_size, pool.huge_class_size) == ("6.1", 4, 3257)
     assert set(pool.classes()[0]) >= {"almost_full", "almost_empty"}
     assert pool.read_file("classes").startswith(" class  size almost_full almost_empty ")
 
 
-def test_compaction_and_migration_keep_bytes(mem):
+def test_compaction_and_migration_keep_bytes(mem: zsrs.Memory) -> None:
     pool = zsrs.Pool(mem, "cm")
     rng = np.random.default_rng(5)
     sizes = zsrs.workloads.compressed_sizes(3000, seed=5)
@@ -199,10 +199,10 @@ def test_compaction_and_migration_keep_bytes(mem):
     pool.check_invariants()
 
 
-def test_threads_share_a_pool_without_losing_anything(pool):
-    errors = []
+def test_threads_share_a_pool_without_losing_anything(pool: zsrs.Pool) -> None:
+    errors: list[object] = []
 
-    def worker(seed):
+    def worker(seed: int) -> None:
         rng = np.random.default_rng(seed)
         try:
             for _ in range(20):
@@ -232,20 +232,20 @@ def test_threads_share_a_pool_without_losing_anything(pool):
 class PoolMachine(RuleBasedStateMachine):
     """Random malloc/write/free/compact/migrate against a dict model."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.mem = zsrs.Memory(nodes=[2000, 2000, 2000])
         self.pool = zsrs.Pool(self.mem, "hyp")
-        self.model = {}
-        self.freed = []
+        self.model: dict[int, bytes] = {}
+        self.freed: list[int] = []
 
     @rule(size=st.integers(1, 4096), nid=st.integers(0, 2))
-    def malloc(self, size, nid):
+    def malloc(self, size: int, nid: int) -> None:
         self.model[self.pool.malloc(size, nid)] = bytes(size)
 
     @precondition(lambda self: self.model)
     @rule(k=st.integers(0, 10**6), seed=st.integers(0, 2**32 - 1))
-    def write(self, k, seed):
+    def write(self, k: int, seed: int) -> None:
         h = sorted(self.model)[k % len(self.model)]
         data = np.random.default_rng(seed).integers(0, 256, len(self.model[h]), np.uint8)
         self.pool.write(h, data.tobytes())
@@ -253,7 +253,7 @@ class PoolMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.model)
     @rule(k=st.integers(0, 10**6))
-    def free(self, k):
+    def free(self, k: int) -> None:
         h = sorted(self.model)[k % len(self.model)]
         self.pool.free(h)
         del self.model[h]
@@ -261,7 +261,7 @@ class PoolMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.freed)
     @rule(k=st.integers(0, 10**6))
-    def stale_handle_is_refused(self, k):
+    def stale_handle_is_refused(self, k: int) -> None:
         h = self.freed[k % len(self.freed)]
         with pytest.raises(zsrs.InvalidHandle):
             self.pool.read(h)
@@ -269,21 +269,21 @@ class PoolMachine(RuleBasedStateMachine):
             self.pool.free(h)
 
     @rule()
-    def compact(self):
+    def compact(self) -> None:
         before = self.pool.stats()["pages_allocated"]
         freed = self.pool.compact()
         assert self.pool.stats()["pages_allocated"] == before - freed
         assert self.pool.compactable_pages() == 0
 
     @rule(k=st.integers(0, 10**6), nid=st.integers(0, 2))
-    def migrate(self, k, nid):
+    def migrate(self, k: int, nid: int) -> None:
         pages = self.pool.pages()
         if pages:
             new = self.pool.migrate_page(pages[k % len(pages)][0], nid)
             assert self.mem.pfn_to_nid(new) == nid
 
     @invariant()
-    def every_byte_and_counter(self):
+    def every_byte_and_counter(self) -> None:
         self.pool.check_invariants()
         for h, data in self.model.items():
             assert self.pool.read(h) == data

@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 
-def test_readme_example_runs():
+def test_readme_example_runs() -> None:
     text = (Path(__file__).parent.parent / "README.md").read_text()
-    code = re.search(r"```python\n(.*?)```", text, re.DOTALL).group(1)
+    match = re.search(r"```python\n(.*?)```", text, re.DOTALL)
+    assert match is not None
+    code = match.group(1)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README is ours

@@ -2,7 +2,10 @@
 re-expressed against the simulator with the same sizes and the same assertions, in both
 accounting modes."""
 
+from pathlib import Path
+
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 import zsrs
@@ -14,7 +17,9 @@ MiB = 1 << 20
 class Kernel:
     """A machine with 256 MiB on one node, zswap (lz4) and a swap file behind it."""
 
-    def __init__(self, mode, tmp_path, ram_pages=1 << 16, shrinker=False):
+    def __init__(
+        self, mode: str, tmp_path: Path, ram_pages: int = 1 << 16, shrinker: bool = False
+    ) -> None:
         self.mem = zsrs.Memory(nodes=[ram_pages])
         self.cgs = zsrs.Cgroups(self.mem, accounting=mode)
         self.zswap = zsrs.Zswap(
@@ -26,23 +31,24 @@ class Kernel:
         )
         self.m = zsrs.Machine(self.mem, self.cgs, zswap=self.zswap)
 
-    def stat(self, cg, key):
+    def stat(self, cg: zsrs.Cgroup, key: str) -> int:
         return cg.stat()[key]
 
 
 @pytest.fixture(params=["zsmalloc", "consumer"])
-def mode(request):
-    return request.param
+def mode(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
 
 
-def touched_pages(nbytes, stride_byte=0x61):
+def touched_pages(nbytes: int, stride_byte: int = 0x61) -> npt.NDArray[np.uint8]:
     """`allocate_bytes`: malloc and write one byte per page (the rest stays zero)."""
     pages = np.zeros((nbytes // PAGE, PAGE), dtype=np.uint8)
     pages[:, 0] = stride_byte
     return pages
 
 
-def half_pattern_pages(nbytes):
+def half_pattern_pages(nbytes: int) -> npt.NDArray[np.uint8]:
     """`attempt_writeback`'s pages: the first half an increasing byte pattern, the second zero."""
     n = nbytes // PAGE
     pages = np.zeros((n, PAGE), dtype=np.uint8)
@@ -50,7 +56,7 @@ def half_pattern_pages(nbytes):
     return pages
 
 
-def test_zswap_usage(mode, tmp_path):
+def test_zswap_usage(mode: str, tmp_path: Path) -> None:
     k = Kernel(mode, tmp_path)
     g = k.cgs.create("/no_shrink_test")
     g.write_file("memory.max", "1M")
@@ -61,7 +67,7 @@ def test_zswap_usage(mode, tmp_path):
     assert k.stat(g, "zswpout") > before  # fact 45
 
 
-def test_swapin_nozswap(mode, tmp_path):
+def test_swapin_nozswap(mode: str, tmp_path: Path) -> None:
     k = Kernel(mode, tmp_path)
     g = k.cgs.create("/swapin_nozswap_test")
     g.write_file("memory.max", "8M")
@@ -74,7 +80,7 @@ def test_swapin_nozswap(mode, tmp_path):
     assert k.stat(g, "zswpout") == 0
 
 
-def test_zswapin(mode, tmp_path):
+def test_zswapin(mode: str, tmp_path: Path) -> None:
     k = Kernel(mode, tmp_path)
     g = k.cgs.create("/zswapin_test")
     g.write_file("memory.max", "8M")
@@ -86,7 +92,7 @@ def test_zswapin(mode, tmp_path):
     assert k.stat(g, "zswpin") >= 24 * MiB // PAGE  # fact 47: 6144 on 4 KiB pages
 
 
-def attempt_writeback(k, g, divisor=4):
+def attempt_writeback(k: Kernel, g: zsrs.Cgroup, divisor: int = 4) -> bool:
     """The child of test_zswap_writeback_one; returns whether the second reclaim succeeded.
 
     7.0 sets memory.zswap.max to current/2; the post-7.0 version uses current/4 because /2 leaves
@@ -111,7 +117,7 @@ def attempt_writeback(k, g, divisor=4):
 
 
 @pytest.mark.parametrize("wb", [True, False])
-def test_zswap_writeback(mode, tmp_path, wb):
+def test_zswap_writeback(mode: str, tmp_path: Path, wb: bool) -> None:
     k = Kernel(mode, tmp_path)
     assert k.cgs.root.read_file("memory.zswap.writeback") == "1\n"
     g = k.cgs.create("/zswap_writeback_test")
@@ -128,7 +134,7 @@ def test_zswap_writeback(mode, tmp_path, wb):
     assert (k.stat(c, "zswpwb") > 0) == wb
 
 
-def test_writeback_margin_of_the_7_0_divisor(mode, tmp_path):
+def test_writeback_margin_of_the_7_0_divisor(mode: str, tmp_path: Path) -> None:
     """With 7.0's zswap.max = current/2, the second reclaim's stores fill zswap to the limit
     after exactly half the pages when every slot has the same size, and the other half only
     clears the entries' referenced bits (one per over-limit store): writeback starts only if
@@ -140,7 +146,7 @@ def test_writeback_margin_of_the_7_0_divisor(mode, tmp_path):
     assert k.stat(g, "zswpwb") == (14 if mode == "consumer" else 0)
 
 
-def test_no_kmem_bypass(mode, tmp_path):
+def test_no_kmem_bypass(mode: str, tmp_path: Path) -> None:
     # A 4096-page machine: the group takes all of RAM and 5 % more (reclaiming its own pages),
     # then pressure from outside the group (kswapd in the kernel; direct reclaim of the whole
     # machine here) swaps more of its pages out.
@@ -167,7 +173,7 @@ def test_no_kmem_bypass(mode, tmp_path):
     assert stored * PAGE - zswapped < stored * PAGE // 4
 
 
-def test_no_invasive_cgroup_shrink(mode, tmp_path):
+def test_no_invasive_cgroup_shrink(mode: str, tmp_path: Path) -> None:
     k = Kernel(mode, tmp_path)
     wb_group = k.cgs.create("/per_memcg_wb_test1")
     wb_group.write_file("memory.max", "1M")

@@ -1,6 +1,9 @@
 """The simulated kernel from Python: swap events counted once, cgroups of other hierarchies
 refused, processes keeping a cgroup populated, and bad sizes as Python errors."""
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -9,14 +12,16 @@ import zsrs
 PAGE = 4096
 
 
-def machine(tmp_path, **zswap):
+def machine(
+    tmp_path: Path, **zswap: Any
+) -> tuple[zsrs.Memory, zsrs.Cgroups, zsrs.Zswap, zsrs.Machine]:
     mem = zsrs.Memory(nodes=[8192])
     cgs = zsrs.Cgroups(mem)
     zs = zsrs.Zswap(mem, cgs, swapfile=tmp_path / "swap.img", swap_slots=8192, **zswap)
     return mem, cgs, zs, zsrs.Machine(mem, cgs, zswap=zs)
 
 
-def test_disk_swap_events_are_counted_once(tmp_path):
+def test_disk_swap_events_are_counted_once(tmp_path: Path) -> None:
     _, cgs, _, m = machine(tmp_path)
     g = cgs.create("/g")
     g.write_file("memory.zswap.max", "0")  # every store refused: straight to the swap file
@@ -33,7 +38,7 @@ def test_disk_swap_events_are_counted_once(tmp_path):
     assert int(g.read_file("memory.swap.peak")) == 32 * PAGE
 
 
-def test_other_hierarchies_and_populated_cgroups_are_refused(tmp_path):
+def test_other_hierarchies_and_populated_cgroups_are_refused(tmp_path: Path) -> None:
     mem, cgs, _, m = machine(tmp_path)
     cgs.create("/a")
     stranger = zsrs.Cgroups(zsrs.Memory(nodes=[64])).create("/a")

@@ -7,8 +7,10 @@ import socket
 import struct
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 import zsrs
@@ -20,13 +22,13 @@ KERNEL_MM_STAT = (
 )
 
 
-def w1_pages(n):
+def w1_pages(n: int) -> npt.NDArray[np.uint8]:
     return np.frombuffer(b"".join(zsrs.fidelity_page(i) for i in range(n)), np.uint8).reshape(
         n, 4096
     )
 
 
-def test_fidelity_pages_give_the_kernels_mm_stat_line():
+def test_fidelity_pages_give_the_kernels_mm_stat_line() -> None:
     zr = zsrs.Zram(disksize="256M", comp_algorithm="lz4")
     pages = w1_pages(20000)
     zr.write_many(np.arange(20000, dtype=np.uint64), pages)
@@ -38,7 +40,7 @@ def test_fidelity_pages_give_the_kernels_mm_stat_line():
     assert (out == pages[::200]).all()
 
 
-def test_pages_bytes_and_errors():
+def test_pages_bytes_and_errors() -> None:
     zr = zsrs.Zram(disksize="1M")
     page = bytes(range(256)) * 16
     zr.write(3, page)
@@ -69,12 +71,12 @@ def test_pages_bytes_and_errors():
 
 
 @pytest.fixture
-def qemu():
+def qemu() -> None:
     missing = [t for t in ("qemu-img", "qemu-io") if shutil.which(t) is None]
     assert not missing, f"install qemu-utils (apt-get install qemu-utils): missing {missing}"
 
 
-def test_nbd_export_with_qemu_clients(tmp_path, qemu):
+def test_nbd_export_with_qemu_clients(tmp_path: Path, qemu: None) -> None:
     rng = np.random.default_rng(2)
     n = 512
     img = zsrs.workloads.mixture(n, seed=2)
@@ -83,20 +85,22 @@ def test_nbd_export_with_qemu_clients(tmp_path, qemu):
     path.write_bytes(img.tobytes())
     zr = zsrs.Zram(disksize=n * 4096)
     with zsrs.nbd.serve(zr, port=0) as srv:
+        url = srv.url
+        assert url is not None
         subprocess.run(
-            ["qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", str(path), srv.url],
+            ["qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", str(path), url],
             check=True,
             capture_output=True,
         )
         cmp = subprocess.run(
-            ["qemu-img", "compare", "-f", "raw", "-F", "raw", str(path), srv.url],
+            ["qemu-img", "compare", "-f", "raw", "-F", "raw", str(path), url],
             check=False,
             capture_output=True,
             text=True,
         )
         assert cmp.returncode == 0, cmp.stdout + cmp.stderr
         subprocess.run(
-            ["qemu-io", "-f", "raw", "-c", "write -P 0x5a 8192 4096", srv.url],
+            ["qemu-io", "-f", "raw", "-c", "write -P 0x5a 8192 4096", url],
             check=True,
             capture_output=True,
         )
@@ -111,7 +115,7 @@ def test_nbd_export_with_qemu_clients(tmp_path, qemu):
     assert mm["orig_data_size"] == n * 4096
 
 
-def test_a_refused_write_under_mem_limit_keeps_the_old_page_and_says_enomem():
+def test_a_refused_write_under_mem_limit_keeps_the_old_page_and_says_enomem() -> None:
     zr = zsrs.Zram(disksize="1M")
     rng = np.random.default_rng(7)
     old = rng.integers(0, 256, PAGE_SIZE, dtype=np.uint8).tobytes()
@@ -124,7 +128,7 @@ def test_a_refused_write_under_mem_limit_keeps_the_old_page_and_says_enomem():
     assert zr.io_stat()["failed_writes"] == 1
 
 
-def test_zsrs_nbd_command_serves_a_device(qemu):
+def test_zsrs_nbd_command_serves_a_device(qemu: None) -> None:
     import subprocess
     import sys
 
@@ -134,6 +138,7 @@ def test_zsrs_nbd_command_serves_a_device(qemu):
         text=True,
     )
     try:
+        assert proc.stdout is not None
         line = proc.stdout.readline()
         url = line.split(" at ")[1].split(";")[0]
         assert url.startswith("nbd://127.0.0.1:")
@@ -150,7 +155,8 @@ def test_zsrs_nbd_command_serves_a_device(qemu):
 
 # ---- The NBD server cannot be wedged by a client, nor hang Python when dropped ----
 
-def nbd_connect(port):
+
+def nbd_connect(port: int) -> socket.socket:
     """Fixed-newstyle handshake with NBD_OPT_EXPORT_NAME (no zeroes); returns the socket."""
     s = socket.create_connection(("127.0.0.1", port))
     hello = b""
@@ -164,11 +170,11 @@ def nbd_connect(port):
     return s
 
 
-def nbd_request(cmd, cookie, offset, length):
+def nbd_request(cmd: int, cookie: int, offset: int, length: int) -> bytes:
     return struct.pack(">IHHQQI", 0x25609513, 0, cmd, cookie, offset, length)
 
 
-def _recv_exact(s, n):
+def _recv_exact(s: socket.socket, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         chunk = s.recv(n - len(buf))
@@ -177,11 +183,12 @@ def _recv_exact(s, n):
     return bytes(buf)
 
 
-def test_nbd_stop_is_bounded_while_a_client_never_reads_replies():
+def test_nbd_stop_is_bounded_while_a_client_never_reads_replies() -> None:
     zr = zsrs.Zram(disksize="64M")
     srv = zr.serve_nbd(
         port=0, idle_timeout=2.0, handshake_timeout=1.0, request_timeout=0.5, write_timeout=1.0
     )
+    assert srv.port is not None
     flooder = nbd_connect(srv.port)
     flooder.settimeout(0.5)
     for i in range(64):
@@ -210,7 +217,7 @@ DROP_SCRIPT = (
     "import socket, struct\n"
     + inspect.getsource(nbd_connect)
     + inspect.getsource(nbd_request)
-    + '''
+    + """
 import gc, sys, time
 import zsrs
 
@@ -247,12 +254,12 @@ while True:
             sys.exit(1)
         time.sleep(0.02)
 print("ok", dropped, time.monotonic() - t0, flush=True)
-'''
+"""
 )
 
 
 @pytest.mark.parametrize("mode", ["del", "gc", "exit"])
-def test_dropping_a_running_nbd_server_with_a_live_client_does_not_hang(mode):
+def test_dropping_a_running_nbd_server_with_a_live_client_does_not_hang(mode: str) -> None:
     import sys
 
     try:

@@ -2,6 +2,8 @@
 writeback through a real swap file, debugfs text, batches and threads, in both modes."""
 
 import threading
+from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pytest
@@ -10,9 +12,12 @@ import zsrs
 
 PAGE = 4096
 
+# mode, memory, cgroups, the cgroup /g, zswap
+Rig: TypeAlias = tuple[str, zsrs.Memory, zsrs.Cgroups, zsrs.Cgroup, zsrs.Zswap]
+
 
 @pytest.fixture(params=["zsmalloc", "consumer"])
-def rig(request, tmp_path):
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Rig:
     mem = zsrs.Memory(nodes=[1 << 14, 1 << 14])
     cgs = zsrs.Cgroups(mem, accounting=request.param)
     g = cgs.create("/g")
@@ -20,7 +25,7 @@ def rig(request, tmp_path):
     return request.param, mem, cgs, g, zs
 
 
-def test_store_load_invalidate_and_counters(rig):
+def test_store_load_invalidate_and_counters(rig: Rig) -> None:
     mode, _, _, g, zs = rig
     page = zsrs.workloads.text_like(1, seed=1)[0].tobytes()
     r = zs.store(7, page, cgroup=g, nid=1)
@@ -45,7 +50,7 @@ def test_store_load_invalidate_and_counters(rig):
     zs.check_invariants()
 
 
-def test_reject_reasons_and_incompressible_pages(rig):
+def test_reject_reasons_and_incompressible_pages(rig: Rig) -> None:
     _, _, _, g, zs = rig
     rnd = np.random.default_rng(0).integers(0, 256, PAGE, dtype=np.uint8).tobytes()
     r = zs.store(1, rnd, cgroup=g)
@@ -67,7 +72,7 @@ def test_reject_reasons_and_incompressible_pages(rig):
         zs.read_file("no_such_counter")
 
 
-def test_writeback_goes_to_the_swap_file_and_reads_back(rig):
+def test_writeback_goes_to_the_swap_file_and_reads_back(rig: Rig) -> None:
     _, _, _, g, zs = rig
     pages = zsrs.workloads.mixture(64, seed=3, weights=(0, 1, 0, 0))
     assert zs.store_many(np.arange(64, dtype=np.uint64), pages, cgroup=g).all()
@@ -81,13 +86,13 @@ def test_writeback_goes_to_the_swap_file_and_reads_back(rig):
     assert zs.debugfs()["stored_pages"] == 64 - written
 
 
-def test_batches_and_threads(rig):
+def test_batches_and_threads(rig: Rig) -> None:
     _, _, _, g, zs = rig
     n = 400
     pages = zsrs.workloads.mixture(4 * n, seed=5, weights=(0, 0.6, 0.4, 0))
     errors = []
 
-    def worker(t):
+    def worker(t: int) -> None:
         try:
             sl = np.arange(t * n, (t + 1) * n, dtype=np.uint64)
             ok = zs.store_many(sl, pages[t * n : (t + 1) * n], cgroup=g, nid=t % 2)

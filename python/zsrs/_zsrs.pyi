@@ -11,10 +11,40 @@ use by another thread's call) a ValueError, both raised before any work is done.
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self, TypeAlias
+from typing import Any, Self, TypeAlias, final, overload
 
 import numpy as np
 import numpy.typing as npt
+
+__all__ = [
+    "Cgroup",
+    "CgroupError",
+    "Cgroups",
+    "CompressionError",
+    "Compressor",
+    "InvalidArgument",
+    "InvalidHandle",
+    "InvalidSize",
+    "IoError",
+    "KernelError",
+    "LimitExceeded",
+    "Machine",
+    "Memory",
+    "NbdServer",
+    "ObjectTooLarge",
+    "OutOfMemory",
+    "Pool",
+    "Process",
+    "StoreResult",
+    "Zram",
+    "ZsError",
+    "Zswap",
+    "__version__",
+    "class_table",
+    "compressors",
+    "fidelity_page",
+    "replay",
+]
 
 __version__: str
 
@@ -34,9 +64,12 @@ class IoError(ZsError): ...
 class KernelError(ZsError): ...
 
 _Bytes: TypeAlias = bytes | bytearray | memoryview | npt.NDArray[np.uint8]
+# A writable buffer of unsigned bytes (read-only ones are a TypeError).
+_Out: TypeAlias = bytearray | memoryview | npt.NDArray[np.uint8]
 
+@final
 class Memory:
-    def __init__(self, nodes: Sequence[int] = ..., page_size: int = 4096) -> None: ...
+    def __new__(cls, nodes: Sequence[int] = ..., page_size: int = 4096) -> Self: ...
     @property
     def page_size(self) -> int: ...
     @property
@@ -44,6 +77,7 @@ class Memory:
     def pfn_to_nid(self, pfn: int) -> int: ...
     def node_stats(self) -> list[dict[str, int]]: ...
 
+@final
 class Cgroup:
     @property
     def path(self) -> str: ...
@@ -59,10 +93,11 @@ class Cgroup:
     def numa_stat(self) -> dict[str, list[int]]: ...
     def events(self, local: bool = False) -> dict[str, int]: ...
 
+@final
 class Cgroups:
-    def __init__(
-        self, memory: Memory, accounting: str = "zsmalloc", hugetlb_accounting: bool = False
-    ) -> None: ...
+    def __new__(
+        cls, memory: Memory, accounting: str = "zsmalloc", hugetlb_accounting: bool = False
+    ) -> Self: ...
     @property
     def accounting(self) -> str: ...
     @property
@@ -73,7 +108,7 @@ class Cgroups:
         newline (cgroup_mkdir's EINVAL), or a name over 255 bytes / a path over 4095
         (ENAMETOOLONG)."""
     def remove(self, path: str) -> None: ...
-    def __getitem__(self, path: str) -> Cgroup: ...
+    def __getitem__(self, path: str, /) -> Cgroup: ...
     def paths(self) -> list[str]: ...
     def node_vmstat(self, nid: int) -> str: ...
     def node_vmstat_dict(self, nid: int) -> dict[str, int]: ...
@@ -82,9 +117,10 @@ class Cgroups:
         level (memcg, lruvec, node), events, page-counter and objcg charges and uncharges,
         objcg gets and puts, tree-lock acquisitions."""
 
+@final
 class Pool:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         memory: Memory,
         name: str = "zsrs",
         chain_size: int | None = None,
@@ -95,8 +131,8 @@ class Pool:
         cgroups: Cgroups | None = None,
         accounting: str | None = None,
         memcg_aware: bool | None = None,
-        stat_items: tuple[str, str] = ("zswap", "zswapped"),
-    ) -> None: ...
+        stat_items: tuple[str, str] = ...,  # ("zswap", "zswapped")
+    ) -> Self: ...
     @property
     def name(self) -> str: ...
     @property
@@ -112,9 +148,12 @@ class Pool:
     def malloc(self, size: int, nid: int = 0) -> int: ...
     def free(self, handle: int) -> None: ...
     def write(self, handle: int, data: _Bytes, cgroup: Cgroup | str | None = None) -> None: ...
-    def read(
-        self, handle: int, out: Any = None, cgroup: Cgroup | str | None = None
-    ) -> bytes | int: ...
+    @overload
+    def read(self, handle: int, out: None = None, cgroup: Cgroup | str | None = None) -> bytes:
+        """Reads the object: returns its bytes."""
+    @overload
+    def read(self, handle: int, out: _Out, cgroup: Cgroup | str | None = None) -> int:
+        """Reads the object into the writable buffer `out` (zero-padded); returns its length."""
     def object_len(self, handle: int) -> int: ...
     def owner(self, handle: int) -> Cgroup | None: ...
     def charge_calls(self) -> int: ...
@@ -140,8 +179,9 @@ class Pool:
     def zspages(self, class_index: int) -> list[dict[str, Any]]: ...
     def check_invariants(self) -> None: ...
 
+@final
 class Compressor:
-    def __init__(self, name: str) -> None: ...
+    def __new__(cls, name: str) -> Self: ...
     @property
     def name(self) -> str: ...
     def compress(self, data: _Bytes) -> bytes: ...
@@ -150,6 +190,7 @@ class Compressor:
         size (65536): a larger `size` is InvalidArgument, raised before allocating."""
     def compressed_lengths(self, pages: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint32]: ...
 
+@final
 class NbdServer:
     @property
     def url(self) -> str | None: ...
@@ -168,9 +209,10 @@ class NbdServer:
         tb: TracebackType | None,
     ) -> bool: ...
 
+@final
 class Zram:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         disksize: int | str | None = None,
         comp_algorithm: str = "lz4",
         *,
@@ -179,7 +221,7 @@ class Zram:
         kernel: str = "6.12",
         chain_size: int | None = None,
         nid: int = 0,
-    ) -> None:
+    ) -> Self:
         """`disksize` is bytes (an int >= 0) or a memparse string such as "256M"; a negative
         int is a ValueError, one of 2**64 or more an OverflowError, another type a TypeError."""
     @property
@@ -189,7 +231,12 @@ class Zram:
     @property
     def huge_class_size(self) -> int: ...
     def write(self, index: int, page: _Bytes) -> None: ...
-    def read(self, index: int, out: Any = None) -> bytes | None: ...
+    @overload
+    def read(self, index: int, out: None = None) -> bytes:
+        """Reads slot `index`: returns its bytes."""
+    @overload
+    def read(self, index: int, out: _Out) -> None:
+        """Reads slot `index` into the writable buffer `out`."""
     def write_at(self, offset: int, data: _Bytes) -> None: ...
     def read_at(self, offset: int, length: int) -> bytes:
         """Reads `length` bytes at `offset`; a range beyond the device is KernelError (EINVAL),
@@ -242,10 +289,10 @@ def replay(
     kernel: str = "6.12",
     chain_size: int | None = None,
 ) -> tuple[str, str, dict[str, int]]: ...
-
+@final
 class Zswap:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         memory: Memory,
         cgroups: Cgroups | None = None,
         compressor: str = "lz4",
@@ -258,7 +305,7 @@ class Zswap:
         shrinker_enabled: bool = False,
         enabled: bool = True,
         pool_name: str = "zswap0",
-    ) -> None:
+    ) -> Self:
         """`swapfile` is claimed exclusively (a file another Zswap, zram device or process
         holds is `KernelError` EBUSY and is left untouched), then emptied and sized to
         `swap_slots` pages (1..=2**50). Stores to slots beyond it are refused. Once a
@@ -283,7 +330,7 @@ class Zswap:
         """Loads (exclusively) `slots[k]` into row k of `out` (any layout); a bad `out` is
         refused before anything is loaded, so no page is lost."""
     def invalidate(self, slot: int) -> bool: ...
-    def __contains__(self, slot: int) -> bool: ...
+    def __contains__(self, slot: int, /) -> bool: ...
     def shrink_memcg(self, cgroup: Cgroup | str | None = None) -> int: ...
     def run_shrink_worker(self) -> int: ...
     def debugfs(self) -> dict[str, int]: ...
@@ -295,6 +342,7 @@ class Zswap:
     def placement(self) -> tuple[dict[tuple[str, int], int], list[int]]: ...
     def check_invariants(self) -> None: ...
 
+@final
 class StoreResult:
     @property
     def stored(self) -> bool: ...
@@ -304,6 +352,7 @@ class StoreResult:
     def length(self) -> int: ...
     def __bool__(self) -> bool: ...
 
+@final
 class Process:
     @property
     def pid(self) -> int: ...
@@ -324,15 +373,16 @@ class Process:
     def set_mems(self, mems: Sequence[int]) -> None: ...
     def exit(self) -> None: ...
 
+@final
 class Machine:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         memory: Memory,
         cgroups: Cgroups,
         zswap: Zswap | None = None,
         swap_slots: int = ...,
-    ) -> None: ...
-    def spawn(self, cgroup: Cgroup | str, mems: Sequence[int] = ()) -> Process: ...
+    ) -> Self: ...
+    def spawn(self, cgroup: Cgroup | str, mems: Sequence[int] = ...) -> Process: ...
     def reclaim(self, cgroup: Cgroup | str, amount: int | str) -> int: ...
     def set_min_free_kbytes(self, kbytes: int) -> None:
         """`vm.min_free_kbytes` (0 turns kswapd off); above INT_MAX is KernelError (EINVAL),

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import NoReturn
 
 import numpy as np
@@ -49,13 +51,15 @@ def demo(args: argparse.Namespace) -> int:
     comp = [lz4.compress(p) for p in pages]
     # Like zram: a compressed length at or above huge_class_size is stored raw.
     huge = np.array([len(c) >= pool.huge_class_size for c in comp])
-    sizes = np.array([page_size if h else len(c) for c, h in zip(comp, huge)], dtype=np.int64)
+    sizes = np.array(
+        [page_size if h else len(c) for c, h in zip(comp, huge, strict=True)], dtype=np.int64
+    )
     nids = np.arange(len(sizes)) % 2
     handles = np.empty(len(sizes), dtype=np.uint64)
     for nid in (0, 1):
         sel = np.flatnonzero(nids == nid)
         handles[sel] = pool.malloc_many(sizes[sel], nid=nid)
-    for h, c, hg, p in zip(handles, comp, huge, pages):
+    for h, c, hg, p in zip(handles, comp, huge, pages, strict=True):
         pool.write(int(h), p.tobytes() if hg else c)
     print(
         f"zsrs demo: {len(pages)} non-zero pages of a mixed workload ({args.pages - len(pages)}"
@@ -180,7 +184,7 @@ def nbd(args: argparse.Namespace) -> int:
     import signal
     import time
 
-    def stop(_sig, _frame):
+    def stop(_sig: int, _frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
@@ -208,7 +212,9 @@ def experiments(args: argparse.Namespace) -> int:
     from . import experiments as ex
 
     if args.metric == "callgrind":
-        cg = ex.instructions(scale=args.scale or 1 / 2048, repeats=args.repeats, progress=not args.quiet)
+        cg = ex.instructions(
+            scale=args.scale or 1 / 2048, repeats=args.repeats, progress=not args.quiet
+        )
         print(json.dumps(cg, indent=2) if args.json else ex.format_instructions(cg))
         return 0
     args.scale = args.scale or 1 / 16
@@ -236,7 +242,7 @@ def experiments(args: argparse.Namespace) -> int:
     return 0
 
 
-def _int_in(lo: int, hi: int | None = None, what: str = "an integer"):
+def _int_in(lo: int, hi: int | None = None, what: str = "an integer") -> Callable[[str], int]:
     """An argparse type: an int in [lo, hi] (no upper bound when hi is None)."""
 
     def parse(text: str) -> int:
@@ -385,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         p.print_usage(sys.stderr)
         return 2
     try:
-        return args.func(args)
+        rc: int = args.func(args)
+        return rc
     except BrokenPipeError:
         # The reader (`| head`) went away: stop quietly, like a well-behaved filter.
         import os

@@ -6,6 +6,8 @@ and the two accounting modes of an experiment see identical input.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 PAGE_SIZE = 4096
@@ -97,7 +99,9 @@ def partial_random(
     return out
 
 
-def mixture(n: int, page_size: int = PAGE_SIZE, seed: int = 0, weights=None) -> np.ndarray:
+def mixture(
+    n: int, page_size: int = PAGE_SIZE, seed: int = 0, weights: Sequence[float] | None = None
+) -> np.ndarray:
     """A mix like an anonymous-memory swap stream: zero pages, text, partly random pages with a
     spread of fill ratios, and incompressible pages. ``weights`` = (zero, text, partial, random)."""
     rng = np.random.default_rng(seed)
