@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/python -m pip install --quiet "pdoc>=14,<17"
 rm -rf docs/api
-.venv/bin/pdoc --docformat markdown -o docs/api zsrs zsrs.experiments zsrs.cli zsrs.workloads zsrs.nbd
+.venv/bin/pdoc --docformat markdown -o docs/api zsrs zsrs.experiments zsrs.cli
 .venv/bin/python scripts/check_links.py README.md docs
