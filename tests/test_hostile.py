@@ -300,6 +300,7 @@ class World:
     must not change."""
 
     def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
         self.mem = zsrs.Memory(nodes=[1 << 14, 1 << 14])
         self.cgs = zsrs.Cgroups(self.mem)
         self.g = self.cgs.create("/g")
@@ -392,8 +393,18 @@ ENTRY: dict[str, Entry] = {
     "Memory": (
         lambda w, n, p: zsrs.Memory(nodes=n, page_size=p),
         lambda w: [
-            arg(st.lists(st.one_of(st.integers(0, 1 << 20), bad_int), max_size=3)),
-            arg(st.sampled_from([4096, 65536, 0, 1000, -4096])),
+            arg(
+                st.lists(
+                    st.one_of(
+                        st.integers(0, 1 << 20),
+                        # Sums and bases that used to wrap: PFN 0 handed out twice.
+                        st.sampled_from([2**63, 2**64 - 1, 2**41, 2**40]),
+                        bad_int,
+                    ),
+                    max_size=3,
+                )
+            ),
+            arg(st.sampled_from([4096, 65536, 262144, 0, 1000, -4096, 2048, 2**19, 2**40])),
         ],
     ),
     "Cgroups": (
@@ -460,6 +471,12 @@ ENTRY: dict[str, Entry] = {
             arg(st.sampled_from(["6.12", "6.1", "x"])),
             arg(st.sampled_from([None, 4, 0, 65])),
             arg(st.sampled_from([0, 1, 2])),
+        ],
+    ),
+    "Zswap.swapfile": (
+        lambda w, n: zsrs.Zswap(w.mem, swapfile=w.tmp / "hostile-swap.img", swap_slots=n),
+        lambda w: [
+            arg(st.sampled_from([1, 64, 0, 2**40 + 1, 2**50, 2**52, 2**62, 2**64 - 1])),
         ],
     ),
     "Zswap": (
@@ -834,6 +851,7 @@ MAKERS = {
     "Compressor",
     "Zram",
     "Zswap",
+    "Zswap.swapfile",
     "Machine",
 }
 

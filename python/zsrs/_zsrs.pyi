@@ -308,7 +308,7 @@ class Zswap:
     ) -> Self:
         """`swapfile` is claimed exclusively (a file another Zswap, zram device or process
         holds is `KernelError` EBUSY and is left untouched), then emptied and sized to
-        `swap_slots` pages (1..=2**50). Stores to slots beyond it are refused. Once a
+        `swap_slots` pages (1..=2**40). Stores to slots beyond it are refused. Once a
         `Machine` swaps to this zswap, the machine owns its entries: `store*`, `load*` and
         `invalidate` raise EBUSY; statistics stay readable."""
     @property

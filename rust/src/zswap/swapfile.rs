@@ -82,10 +82,11 @@ impl SlotBits {
     }
 }
 
-/// The most slots a swap device may have: its byte size must be a file offset (`i64`), and
-/// no filesystem here holds more (the kernel's own bound, `generic_max_swapfile_size`, is the
-/// swap entry's offset field, about 2^50 pages on x86-64).
-pub const MAX_SWAP_SLOTS: u64 = 1 << 50;
+/// The most slots a swap device may have: 2^40 (4 PiB of 4 KiB pages). The kernel's bound,
+/// `generic_max_swapfile_size`, is the swap entry's offset field (about 2^50 pages on x86-64),
+/// but it also allocates a byte of `swap_map` per slot at `swapon`; here the zero and disk maps
+/// are allocated as they are used, and this bound keeps their top level under 100 MiB.
+pub const MAX_SWAP_SLOTS: u64 = 1 << 40;
 
 /// The swap devices (`swap_info[]`) with their zeromaps and the swap cache.
 #[derive(Debug)]
