@@ -112,10 +112,12 @@ class Cgroups:
     def paths(self) -> list[str]: ...
     def node_vmstat(self, nid: int) -> str: ...
     def node_vmstat_dict(self, nid: int) -> dict[str, int]: ...
+    def set_op_counting(self, on: bool) -> None:
+        """Turns the counting of `op_counts` on or off (off at creation)."""
     def op_counts(self) -> dict[str, int]:
-        """The accounting work done so far (deterministic for a workload): stat updates per
-        level (memcg, lruvec, node), events, page-counter and objcg charges and uncharges,
-        objcg gets and puts, tree-lock acquisitions."""
+        """The accounting work done while counting was on (deterministic for a workload): stat
+        updates per level (memcg, lruvec, node), events, page-counter and objcg charges and
+        uncharges, objcg gets and puts, tree-lock acquisitions."""
 
 @final
 class Pool:

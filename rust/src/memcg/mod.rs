@@ -2,7 +2,7 @@
 //!
 //! What lives here, in the kernel's names:
 //! - the cgroup **tree** (`tree.rs`): root "/" always exists; create / remove by path; a removed
-//!   memcg goes offline and stays as a zombie so that late uncharges have somewhere to land;
+//!   memcg is freed at once (its objcgs re-parented, so late uncharges land on the parent);
 //! - **obj_cgroups** (`objcg.rs`): reference counted; the byte-granular `obj_cgroup_charge` with
 //!   a per-objcg stock of pre-charged bytes; on removal the memcg's objcgs are re-parented;
 //! - hierarchical **page counters** (`page_counter.rs`): memory.current / memory.max / peak,
@@ -25,7 +25,7 @@
 //!   a removed child's remaining charges and stats are part of the parent's totals at the moment
 //!   of removal, exactly as the dead child's aggregate is part of the parent's in the kernel; its
 //!   objcgs then point at the parent, so later uncharges and stat updates subtract from the parent
-//!   chain and the parent's totals never jump. The zombie keeps its own frozen numbers.
+//!   chain and the parent's totals never jump.
 //! - **Locking.** The tree is behind an `RwLock`; hot-path updates take it shared and touch only
 //!   atomics; create/remove take it exclusively, so an objcg's memcg never changes under a reader.
 //! - **Units.** Counters are raw `i64` in the item's unit (bytes, pages, KiB or a count); the
@@ -180,17 +180,23 @@ impl Cgroups {
     /// The accounting work done so far, as `(name, count)` in a fixed order: stat updates per
     /// level (memcg, lruvec, node), events, page-counter charges and uncharges, objcg charges,
     /// uncharges, gets and puts, and tree-lock acquisitions. Deterministic for a workload.
+    /// Counted only while [`Cgroups::set_op_counting`] is on (all zero otherwise).
     pub fn op_counts(&self) -> Vec<(&'static str, u64)> {
         self.ops.snapshot()
     }
 
+    /// Turns the counting of [`Cgroups::op_counts`] on or off (off at creation).
+    pub fn set_op_counting(&self, on: bool) {
+        self.ops.on.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Tree> {
-        opcount::bump(&self.ops.tree_locks, 1);
+        self.ops.add(&self.ops.tree_locks, 1);
         self.tree.read().unwrap_or_else(|e| e.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Tree> {
-        opcount::bump(&self.ops.tree_locks, 1);
+        self.ops.add(&self.ops.tree_locks, 1);
         self.tree.write().unwrap_or_else(|e| e.into_inner())
     }
 

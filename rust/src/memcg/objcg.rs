@@ -17,7 +17,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use super::opcount::bump;
 use super::tree::Tree;
 use super::{Cgroups, MemcgId, ObjcgId, StatItem, StatLevel, ROOT_MEMCG};
 
@@ -105,7 +104,7 @@ impl Cgroups {
             if let Some(o) = t.memcgs[a as usize].objcg {
                 let obj = t.objcg(o)?;
                 obj.refcnt.fetch_add(1, Relaxed);
-                bump(&self.ops.objcg_gets, 1);
+                self.ops.add(&self.ops.objcg_gets, 1);
                 return Ok(Some((o, obj.memcg)));
             }
         }
@@ -115,7 +114,7 @@ impl Cgroups {
     /// Takes a reference to `o`.
     pub fn objcg_get(&self, o: ObjcgId) -> Result<()> {
         self.read().objcg(o)?.refcnt.fetch_add(1, Relaxed);
-        bump(&self.ops.objcg_gets, 1);
+        self.ops.add(&self.ops.objcg_gets, 1);
         Ok(())
     }
 
@@ -136,7 +135,7 @@ impl Cgroups {
             .refcnt
             .fetch_update(Relaxed, Relaxed, |r| r.checked_sub(n))
             .map_err(|_| ZsError::Cgroup(format!("objcg {o}: reference count underflow")))?;
-        bump(&self.ops.objcg_puts, n);
+        self.ops.add(&self.ops.objcg_puts, n);
         if n > 0 && prev == n && !obj.released.swap(true, Relaxed) {
             let mut stock = obj.stock.lock();
             let pages = *stock / self.page_size;
@@ -199,7 +198,7 @@ impl Cgroups {
         force: bool,
     ) -> Result<()> {
         let obj = t.objcg(o)?;
-        bump(&self.ops.obj_charges, 1);
+        self.ops.add(&self.ops.obj_charges, 1);
         let mut stock = obj.stock.lock();
         if *stock >= bytes {
             *stock -= bytes;
@@ -223,7 +222,7 @@ impl Cgroups {
 
     fn obj_cgroup_uncharge_locked(&self, t: &Tree, o: ObjcgId, bytes: u64) -> Result<()> {
         let obj = t.objcg(o)?;
-        bump(&self.ops.obj_uncharges, 1);
+        self.ops.add(&self.ops.obj_uncharges, 1);
         self.refill_stock(t, obj.memcg, &mut obj.stock.lock(), bytes);
         Ok(())
     }
@@ -252,7 +251,7 @@ impl Cgroups {
         self.check_deltas(lruvec, &[node])?;
         let t = self.read();
         t.objcg(o)?.refcnt.fetch_add(1, Relaxed);
-        bump(&self.ops.objcg_gets, 1);
+        self.ops.add(&self.ops.objcg_gets, 1);
         if bytes > 0 {
             self.obj_cgroup_charge_locked(&t, o, bytes, true)?;
         }
@@ -273,7 +272,7 @@ impl Cgroups {
         self.check_deltas(lruvec, node)?;
         let t = self.read();
         let obj = t.objcg(o)?;
-        bump(&self.ops.obj_uncharges, sizes.len() as u64);
+        self.ops.add(&self.ops.obj_uncharges, sizes.len() as u64);
         {
             let mut stock = obj.stock.lock();
             for &bytes in sizes {

@@ -1,12 +1,16 @@
 //! Counts of the accounting work a hierarchy did: the deterministic cost the experiments report
-//! beside time. Every counter is bumped where the work happens (one relaxed add), so two runs of
-//! the same workload in the same mode give the same counts, whatever the machine's load.
+//! beside time. Counting is off unless asked for (`Cgroups::set_op_counting`), like the
+//! kernel's debug statistics: off, each site costs one relaxed load of a flag that is never
+//! written on the hot paths; on, one relaxed add where the work happens, so two runs of the same
+//! workload in the same mode give the same counts, whatever the machine's load.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 /// What one [`super::Cgroups`] has done so far.
 #[derive(Debug, Default)]
 pub(crate) struct OpCounts {
+    /// Whether counting is on.
+    pub on: AtomicBool,
     /// Memcg-wide counter updates, one per level of the hierarchy touched.
     pub memcg_stat: AtomicU64,
     /// Per-(memcg, node) lruvec counter updates, one per level touched.
@@ -28,13 +32,15 @@ pub(crate) struct OpCounts {
     pub tree_locks: AtomicU64,
 }
 
-/// Adds `n` to a counter.
-#[inline]
-pub(crate) fn bump(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Relaxed);
-}
-
 impl OpCounts {
+    /// Adds `n` to counter `c` (one of this struct's) while counting is on.
+    #[inline]
+    pub(crate) fn add(&self, c: &AtomicU64, n: u64) {
+        if self.on.load(Relaxed) {
+            c.fetch_add(n, Relaxed);
+        }
+    }
+
     /// `(name, value)` of every counter, in a fixed order.
     pub(crate) fn snapshot(&self) -> Vec<(&'static str, u64)> {
         [

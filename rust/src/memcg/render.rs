@@ -170,7 +170,7 @@ impl Cgroups {
 
     /// Names of the files `memcg` has (root has fewer).
     pub fn file_names(&self, memcg: MemcgId) -> Result<Vec<&'static str>> {
-        self.read().online(memcg)?;
+        self.read().memcg(memcg)?;
         Ok(if memcg == ROOT_MEMCG {
             ROOT_FILES.to_vec()
         } else {
@@ -180,7 +180,7 @@ impl Cgroups {
 
     fn check_file(&self, memcg: MemcgId, name: &str) -> Result<()> {
         let t = self.read();
-        let m = t.online(memcg)?;
+        let m = t.memcg(memcg)?;
         if !FILES.contains(&name) {
             return Err(ZsError::Cgroup(format!("{}/{name}: no such file", m.path)));
         }
@@ -235,7 +235,7 @@ impl Cgroups {
     pub fn write_file(&self, memcg: MemcgId, name: &str, value: &str) -> Result<()> {
         self.check_file(memcg, name)?;
         let t = self.read();
-        let m = t.online(memcg)?;
+        let m = t.memcg(memcg)?;
         match name {
             "memory.max" => m
                 .memory

@@ -14,7 +14,6 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::opcount::bump;
 use super::registry::StatLevel;
 use super::render::MemcgEvent;
 use super::tree::{MemcgNode, Tree};
@@ -67,10 +66,10 @@ impl Cgroups {
             for &b in chain.iter() {
                 t.memcgs[b as usize].memory.charge(nr);
             }
-            bump(&self.ops.page_charges, chain.len() as u64);
+            self.ops.add(&self.ops.page_charges, chain.len() as u64);
             return Ok(());
         }
-        bump(&self.ops.page_charges, chain.len() as u64);
+        self.ops.add(&self.ops.page_charges, chain.len() as u64);
         Ok(())
     }
 
@@ -79,7 +78,7 @@ impl Cgroups {
             for &a in m.chain.iter() {
                 t.memcgs[a as usize].memory.uncharge(nr);
             }
-            bump(&self.ops.page_uncharges, m.chain.len() as u64);
+            self.ops.add(&self.ops.page_uncharges, m.chain.len() as u64);
         }
     }
 
@@ -207,7 +206,7 @@ impl Cgroups {
 
     fn memory_event_locked(&self, t: &Tree, memcg: MemcgId, ev: MemcgEvent) {
         let m = &t.memcgs[memcg as usize];
-        bump(&self.ops.events, 1);
+        self.ops.add(&self.ops.events, 1);
         m.events_local[ev as usize].fetch_add(1, Relaxed);
         for (i, &a) in m.chain.iter().enumerate() {
             if i > 0 && a == ROOT_MEMCG {
@@ -219,7 +218,7 @@ impl Cgroups {
 
     pub(super) fn add_memcg_state(&self, t: &Tree, memcg: MemcgId, item: StatItem, delta: i64) {
         let chain = &t.memcgs[memcg as usize].chain;
-        bump(&self.ops.memcg_stat, chain.len() as u64);
+        self.ops.add(&self.ops.memcg_stat, chain.len() as u64);
         for &a in chain.iter() {
             t.memcgs[a as usize].state[item as usize].fetch_add(delta, Relaxed);
         }
@@ -237,7 +236,7 @@ impl Cgroups {
         // (`memcg_value`), as the kernel's lruvec stats roll up into the memcg's on a flush.
         let idx = nid * self.reg.len() + item as usize;
         let chain = &t.memcgs[memcg as usize].chain;
-        bump(&self.ops.lruvec_stat, chain.len() as u64);
+        self.ops.add(&self.ops.lruvec_stat, chain.len() as u64);
         for &a in chain.iter() {
             t.memcgs[a as usize].lruvec[idx].fetch_add(delta, Relaxed);
         }
@@ -305,7 +304,7 @@ impl Cgroups {
     }
 
     pub(super) fn add_node_state(&self, nid: usize, item: StatItem, delta: i64) {
-        bump(&self.ops.node_stat, 1);
+        self.ops.add(&self.ops.node_stat, 1);
         self.node[nid * self.reg.len() + item as usize].fetch_add(delta, Relaxed);
     }
 
@@ -321,7 +320,7 @@ impl Cgroups {
     /// Counts `n` global vm events (/proc/vmstat), e.g. zswpin for objects with no objcg.
     pub fn count_vm_event(&self, item: StatItem, n: u64) -> Result<()> {
         self.reg.check(item, &[StatLevel::Event])?;
-        bump(&self.ops.events, 1);
+        self.ops.add(&self.ops.events, 1);
         self.vm_events[item as usize].fetch_add(n as i64, Relaxed);
         Ok(())
     }
@@ -333,7 +332,7 @@ impl Cgroups {
         } else {
             self.reg.check(item, &[StatLevel::Event])?;
         }
-        bump(&self.ops.events, 1);
+        self.ops.add(&self.ops.events, 1);
         self.vm_events[item as usize].fetch_add(n as i64, Relaxed);
         Ok(())
     }
@@ -381,7 +380,7 @@ impl Cgroups {
     fn count_objcg_event_locked(&self, t: &Tree, o: ObjcgId, item: StatItem, n: u64) -> Result<()> {
         let memcg = t.objcg(o)?.memcg;
         self.add_memcg_state(t, memcg, item, n as i64);
-        bump(&self.ops.events, 1);
+        self.ops.add(&self.ops.events, 1);
         self.vm_events[item as usize].fetch_add(n as i64, Relaxed);
         Ok(())
     }

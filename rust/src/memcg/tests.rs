@@ -617,3 +617,22 @@ fn known_items_are_the_named_items_for_every_reclaimer() {
         assert_eq!(Reclaimer::default(), Reclaimer::Direct);
     }
 }
+
+#[test]
+fn operations_are_counted_only_while_counting_is_on() {
+    let c = cg();
+    let a = c.create("/a").unwrap();
+    let item = c.items().zswapped;
+    let total = |c: &Cgroups| c.op_counts().iter().map(|e| e.1).sum::<u64>();
+    c.mod_memcg_lruvec_state(a, 0, item, 1).unwrap();
+    assert_eq!(total(&c), 0, "off at creation");
+    c.set_op_counting(true);
+    c.mod_memcg_lruvec_state(a, 0, item, 1).unwrap();
+    let counts: std::collections::HashMap<_, _> = c.op_counts().into_iter().collect();
+    // /a and its parent "/": one lruvec update per level; the tree lock taken once.
+    assert_eq!(counts["lruvec_stat_updates"], 2);
+    assert_eq!(counts["memcg_tree_locks"], 1);
+    c.set_op_counting(false);
+    c.mod_memcg_lruvec_state(a, 0, item, 1).unwrap();
+    assert_eq!(c.op_counts().iter().map(|e| e.1).sum::<u64>(), 3);
+}

@@ -26,7 +26,6 @@ pub(super) struct MemcgNode {
     pub(crate) children: Vec<MemcgId>,
     /// This memcg, then its parent, …, then root: the chain every update walks.
     pub(crate) chain: Box<[MemcgId]>,
-    pub(crate) online: bool,
     /// The active objcg (None for root and once offline).
     pub(crate) objcg: Option<ObjcgId>,
     /// Objcgs re-parented into this memcg.
@@ -167,7 +166,6 @@ impl Tree {
             parent,
             children: Vec::new(),
             chain: chain.into_boxed_slice(),
-            online: true,
             objcg,
             objcg_list: Vec::new(),
             memory: PageCounter::new(self.max),
@@ -187,7 +185,8 @@ impl Tree {
         id
     }
 
-    /// A memcg that is not freed.
+    /// A live memcg. Removal frees a memcg at once, so live and online are the same thing:
+    /// files exist exactly for these.
     pub(crate) fn memcg(&self, id: MemcgId) -> Result<&MemcgNode> {
         self.memcgs.get(id).ok_or_else(|| {
             if (id as usize) < self.memcgs.len() {
@@ -214,19 +213,6 @@ impl Tree {
             Ok(())
         } else {
             Err(ZsError::Cgroup(format!("no memcg with id {id}")))
-        }
-    }
-
-    /// An online memcg (files exist only for these).
-    pub(crate) fn online(&self, id: MemcgId) -> Result<&MemcgNode> {
-        let m = self.memcg(id)?;
-        if m.online {
-            Ok(m)
-        } else {
-            Err(ZsError::Cgroup(format!(
-                "{} has been removed (ENOENT)",
-                m.path
-            )))
         }
     }
 
@@ -332,7 +318,7 @@ impl Cgroups {
     /// Attaches a process to an online cgroup (it joins `cgroup.procs`).
     pub fn attach_task(&self, id: MemcgId) -> Result<()> {
         let t = self.read();
-        t.online(id)?
+        t.memcg(id)?
             .nr_tasks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
@@ -379,7 +365,6 @@ impl Cgroups {
         t.by_path.remove(&path);
         t.memcgs[parent as usize].children.retain(|&c| c != id);
         let node = t.memcgs.get_mut(id).expect("looked up");
-        node.online = false;
         let active = node.objcg.take();
         let mut moved = std::mem::take(&mut node.objcg_list);
         moved.extend(active);
@@ -428,23 +413,12 @@ impl Cgroups {
     pub fn is_online(&self, id: MemcgId) -> Result<bool> {
         let t = self.read();
         t.check_id(id)?;
-        Ok(t.memcgs.get(id).is_some_and(|m| m.online))
+        Ok(t.memcgs.get(id).is_some())
     }
 
     /// The nearest online memcg at or above `id` (where a dead memcg's charges now land).
     pub fn online_ancestor(&self, id: MemcgId) -> Result<MemcgId> {
-        let t = self.read();
-        t.check_id(id)?;
-        let mut at = id;
-        loop {
-            match t.memcgs.get(at) {
-                Some(m) if m.online => return Ok(at),
-                _ => match t.memcgs.parent(at) {
-                    Some(p) => at = p,
-                    None => return Ok(ROOT_MEMCG),
-                },
-            }
-        }
+        self.read().live_at_or_above(id)
     }
 
     /// Whether `id` is `ancestor` or below it (a removed cgroup stays below its ancestors).
@@ -467,10 +441,6 @@ impl Cgroups {
     /// (id, path) of every online cgroup, root first, in creation order.
     pub fn list(&self) -> Vec<(MemcgId, String)> {
         let t = self.read();
-        t.memcgs
-            .iter()
-            .filter(|(_, m)| m.online)
-            .map(|(i, m)| (i, m.path.clone()))
-            .collect()
+        t.memcgs.iter().map(|(i, m)| (i, m.path.clone())).collect()
     }
 }

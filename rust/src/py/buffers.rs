@@ -147,7 +147,7 @@ impl Rows<'_> {
     /// when the array is C-contiguous, else copied (MemoryError if the copy cannot be had).
     pub fn bytes(&mut self) -> PyResult<&[u8]> {
         // `as_slice` also accepts Fortran order (memory order, not row order): require C order.
-        if self.copy.is_none() && !(self.arr.is_c_contiguous() && self.arr.as_slice().is_ok()) {
+        if self.copy.is_none() && !self.arr.is_c_contiguous() {
             let n = self
                 .rows
                 .checked_mul(self.cols)
@@ -164,6 +164,7 @@ impl Rows<'_> {
         }
         match &self.copy {
             Some(v) => Ok(v),
+            // C-contiguous (checked above), so the slice exists; its error is still a PyErr.
             None => Ok(self.arr.as_slice()?),
         }
     }

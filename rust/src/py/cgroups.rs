@@ -105,8 +105,15 @@ impl PyCgroups {
         pairs_dict(py, &self.inner.node_vmstat_map(nid).py_err()?)
     }
 
-    /// The accounting work done so far: stat updates per level (memcg, lruvec, node), events,
-    /// page-counter and objcg charges/uncharges, objcg gets/puts, tree-lock acquisitions.
+    /// Turns the counting of `op_counts` on or off (off at creation: counting costs an atomic
+    /// add per counted operation).
+    fn set_op_counting(&self, on: bool) {
+        self.inner.set_op_counting(on)
+    }
+
+    /// The accounting work done while counting was on: stat updates per level (memcg, lruvec,
+    /// node), events, page-counter and objcg charges/uncharges, objcg gets/puts, tree-lock
+    /// acquisitions.
     fn op_counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for (k, v) in self.inner.op_counts() {

@@ -336,42 +336,37 @@ impl Drop for PyNbdServer {
     }
 }
 
+impl PyNbdServer {
+    /// `f` of the running server, None once stopped.
+    fn with_server<R>(&self, f: impl FnOnce(&NbdServer) -> R) -> Option<R> {
+        self.inner.lock().ok()?.as_ref().map(f)
+    }
+}
+
 #[pymethods]
 impl PyNbdServer {
     /// `nbd://host:port` for clients such as qemu-img.
     #[getter]
     fn url(&self) -> Option<String> {
-        self.inner.lock().ok()?.as_ref().map(|s| s.url())
+        self.with_server(|s| s.url())
     }
 
     /// The bound port.
     #[getter]
     fn port(&self) -> Option<u16> {
-        self.inner
-            .lock()
-            .ok()?
-            .as_ref()
-            .map(|s| s.local_addr().port())
+        self.with_server(|s| s.local_addr().port())
     }
 
     /// Connections accepted so far.
     #[getter]
     fn connections(&self) -> u64 {
-        self.inner
-            .lock()
-            .ok()
-            .and_then(|g| g.as_ref().map(|s| s.connections()))
-            .unwrap_or(0)
+        self.with_server(|s| s.connections()).unwrap_or(0)
     }
 
     /// Connections being served now.
     #[getter]
     fn active(&self) -> usize {
-        self.inner
-            .lock()
-            .ok()
-            .and_then(|g| g.as_ref().map(|s| s.active()))
-            .unwrap_or(0)
+        self.with_server(|s| s.active()).unwrap_or(0)
     }
 
     /// Stops serving and waits for every connection to end (idempotent). The GIL is released

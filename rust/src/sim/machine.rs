@@ -382,8 +382,11 @@ impl Machine {
     /// Ends a process: its frames are freed and uncharged, its swap slots released.
     pub fn exit(&self, pid: u32) -> Result<()> {
         let mut st = self.lock();
-        Self::proc_mut(&mut st, pid)?;
-        let p = st.procs.live.remove(&pid).expect("checked live");
+        let p = st
+            .procs
+            .live
+            .remove(&pid)
+            .ok_or_else(|| ZsError::InvalidArgument(format!("no process {pid}")))?;
         let result = self.release_ptes(&mut st, p.memcg, p.ptes);
         // A memcg whose LRU holds no resident page any more keeps no list (its entries could
         // only be stale ones of exited processes).

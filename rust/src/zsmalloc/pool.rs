@@ -117,6 +117,8 @@ pub(crate) struct Inner {
     pub(super) entry_objcgs: Vec<u32>,
     /// Calls of the charge/uncharge path, so tests can prove migration never takes it.
     pub(super) charge_calls: u64,
+    /// Acquisitions of this lock through `Pool::lock` (the experiments' deterministic cost).
+    pub(super) lock_count: u64,
     /// Scratch for the uncharges of the frees in progress (kept for its capacity).
     pub(super) uncharges: UnchargeBatch,
     /// Scratch for the cells of a batch call (kept for its capacity).
@@ -148,6 +150,7 @@ impl Inner {
             pfn_map: None,
             entry_objcgs: Vec::new(),
             charge_calls: 0,
+            lock_count: 0,
             uncharges: UnchargeBatch::default(),
             cells: Vec::new(),
         }
@@ -215,8 +218,6 @@ pub struct Pool {
     /// `pool->pages_allocated` — so that `zs_get_total_pages` (zswap's limit check on every
     /// store) takes no lock.
     pages: AtomicU64,
-    /// Acquisitions of the pool lock (the experiments' deterministic cost).
-    locks: AtomicU64,
 }
 
 impl Drop for Pool {
@@ -271,7 +272,6 @@ impl Pool {
                 ..Inner::empty()
             }),
             pages: AtomicU64::new(0),
-            locks: AtomicU64::new(0),
         })
     }
 
@@ -301,13 +301,15 @@ impl Pool {
     }
 
     pub(crate) fn lock(&self) -> LockGuard<'_, Inner> {
-        self.locks.fetch_add(1, Ordering::Relaxed);
-        self.inner.lock()
+        let mut inner = self.inner.lock();
+        // Counted under the lock itself: a plain add, no atomic on the hot path.
+        inner.lock_count += 1;
+        inner
     }
 
     /// Acquisitions of the pool lock so far (deterministic for a single-threaded workload).
     pub fn lock_acquisitions(&self) -> u64 {
-        self.locks.load(Ordering::Relaxed)
+        self.inner.lock().lock_count
     }
 
     fn encode(&self, cell: u32, gen: u16) -> u64 {

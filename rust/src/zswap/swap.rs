@@ -122,7 +122,7 @@ impl Swap {
                 self.zswap.invalidate(slot);
                 self.count(memcg, |i| i.swpout_zero)?;
             } else {
-                self.devices.set_zero(slot, false)?;
+                // (`forget` above already cleared its zeromap bit.)
                 nz_slots.push(slot);
                 nz_rows.push(k);
                 nz_pages.extend_from_slice(page);
