@@ -15,8 +15,9 @@ mod stack_model;
 
 use std::time::Instant;
 
-use rand::{Rng, SeedableRng};
-use stack_model::{Op, Stack};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use stack_model::{op, Mix, Stack};
 
 fn arg(args: &[String], name: &str, default: u64) -> u64 {
     args.iter()
@@ -24,76 +25,6 @@ fn arg(args: &[String], name: &str, default: u64) -> u64 {
         .and_then(|i| args.get(i + 1))
         .map(|v| v.replace('_', "").parse().expect("a number"))
         .unwrap_or(default)
-}
-
-/// The fuzz harness's operation mix, drawn from a seeded generator.
-fn op(r: &mut impl Rng) -> Op {
-    let w = r.gen_range(0..38);
-    match w {
-        0..=5 => Op::Malloc {
-            size: match r.gen_range(0..20) {
-                0 => 0,
-                1 => r.gen_range(3000..=5000),
-                _ => r.gen_range(1..=4096),
-            },
-            nid: r.gen_range(0..4),
-            cg: r.gen(),
-            seed: r.gen(),
-        },
-        6..=8 => Op::Free { i: r.gen() },
-        9..=10 => Op::Read { i: r.gen() },
-        11 => Op::Stale { i: r.gen() },
-        12 => Op::Forged { h: r.gen() },
-        13 => Op::Compact,
-        14..=15 => Op::Migrate {
-            i: r.gen(),
-            nid: r.gen_range(0..4),
-        },
-        16..=21 => Op::SwapOut {
-            slot: r.gen_range(0..2060),
-            kind: r.gen(),
-            cg: r.gen(),
-            nid: r.gen(),
-            seed: r.gen(),
-        },
-        22..=25 => Op::SwapIn {
-            slot: r.gen_range(0..2048),
-            nid: r.gen(),
-        },
-        26 => Op::Shrink {
-            cg: r.gen(),
-            nid: r.gen(),
-        },
-        27 => Op::CgCreate {
-            k: r.gen(),
-            child: r.gen(),
-        },
-        28 => Op::CgRemove {
-            k: r.gen(),
-            child: r.gen(),
-        },
-        29..=32 => Op::ZramWrite {
-            idx: r.gen_range(0..1030),
-            kind: r.gen(),
-            seed: r.gen(),
-        },
-        33..=34 => Op::ZramRead {
-            idx: r.gen_range(0..1024),
-        },
-        35 => Op::ZramDiscard {
-            idx: r.gen_range(0..1024),
-        },
-        36 => Op::ZramCompact,
-        _ => {
-            if r.gen_range(0..64) == 0 {
-                Op::ZramWriteback
-            } else {
-                Op::ZramRead {
-                    idx: r.gen_range(0..1024),
-                }
-            }
-        }
-    }
 }
 
 fn peak_rss_mib() -> f64 {
@@ -112,12 +43,20 @@ fn main() {
     let ops = arg(&args, "--ops", 10_000_000);
     let seed = arg(&args, "--seed", 1);
     let every = arg(&args, "--check-every", 100_000).max(1);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    // The fuzz harness's strategy, drawn from a runner seeded with `seed`.
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    let strategy = op(Mix::SOAK);
     let mut s = Stack::new();
     let t0 = Instant::now();
     let mut checks = 0u64;
     for i in 1..=ops {
-        s.apply(&op(&mut rng));
+        let next = strategy
+            .new_tree(&mut runner)
+            .expect("a strategy without filters");
+        s.apply(&next.current());
         if i % every == 0 {
             s.check();
             checks += 1;

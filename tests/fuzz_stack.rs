@@ -17,38 +17,13 @@
 mod stack_model;
 
 use proptest::prelude::*;
-use stack_model::{Op, Stack};
+use stack_model::{op, Mix, Stack};
 
 fn env(name: &str, default: u32) -> u32 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-pub fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        6 => (prop_oneof![1u16..=4096, Just(0u16), 3000u16..=5000], 0u8..4, any::<u8>(), any::<u64>())
-            .prop_map(|(size, nid, cg, seed)| Op::Malloc { size, nid, cg, seed }),
-        3 => any::<u32>().prop_map(|i| Op::Free { i }),
-        2 => any::<u32>().prop_map(|i| Op::Read { i }),
-        1 => any::<u32>().prop_map(|i| Op::Stale { i }),
-        1 => any::<u64>().prop_map(|h| Op::Forged { h }),
-        1 => Just(Op::Compact),
-        2 => (any::<u32>(), 0u8..4).prop_map(|(i, nid)| Op::Migrate { i, nid }),
-        6 => (0u16..300, any::<u8>(), any::<u8>(), any::<u8>(), any::<u64>())
-            .prop_map(|(slot, kind, cg, nid, seed)| Op::SwapOut { slot, kind, cg, nid, seed }),
-        4 => (0u16..300, any::<u8>()).prop_map(|(slot, nid)| Op::SwapIn { slot, nid }),
-        1 => (any::<u8>(), any::<u8>()).prop_map(|(cg, nid)| Op::Shrink { cg, nid }),
-        1 => (any::<u8>(), any::<bool>()).prop_map(|(k, child)| Op::CgCreate { k, child }),
-        1 => (any::<u8>(), any::<bool>()).prop_map(|(k, child)| Op::CgRemove { k, child }),
-        4 => (0u16..200, any::<u8>(), any::<u64>())
-            .prop_map(|(idx, kind, seed)| Op::ZramWrite { idx, kind, seed }),
-        2 => (0u16..200).prop_map(|idx| Op::ZramRead { idx }),
-        1 => (0u16..200).prop_map(|idx| Op::ZramDiscard { idx }),
-        1 => Just(Op::ZramCompact),
-        1 => Just(Op::ZramWriteback),
-    ]
 }
 
 proptest! {
@@ -59,7 +34,7 @@ proptest! {
 
     #[test]
     fn random_operations_keep_every_byte_and_every_counter(
-        ops in prop::collection::vec(op(), 1..env("ZSRS_FUZZ_LEN", 400) as usize)
+        ops in prop::collection::vec(op(Mix::FUZZ), 1..env("ZSRS_FUZZ_LEN", 400) as usize)
     ) {
         let mut s = Stack::new();
         for op in &ops {

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use proptest::prelude::*;
+
 use zsrs::mem::Memory;
 use zsrs::memcg::{Cgroups, MemcgConfig, MemcgId, ROOT_MEMCG};
 use zsrs::pagegen::random_bytes;
@@ -100,6 +102,58 @@ pub enum Op {
     ZramCompact,
     /// `idle` all, then `writeback idle`.
     ZramWriteback,
+}
+
+/// The operation mix: which slots and zram pages are addressed, and how rare writeback of the
+/// whole zram device is (every other weight is multiplied by `scale`).
+#[derive(Debug, Clone, Copy)]
+pub struct Mix {
+    pub slots: u16,
+    pub zram_pages: u16,
+    pub scale: u32,
+}
+
+impl Mix {
+    /// Short sequences: few slots and pages, so operations meet the same objects often.
+    pub const FUZZ: Mix = Mix {
+        slots: 300,
+        zram_pages: 200,
+        scale: 1,
+    };
+    /// Millions of operations: every slot and page, writeback of the device 64 times rarer.
+    pub const SOAK: Mix = Mix {
+        slots: SLOTS as u16 + 12,
+        zram_pages: ZRAM_PAGES as u16 + 6,
+        scale: 64,
+    };
+}
+
+/// Random operations of a mix, hostile ones among them (sizes 0 and past the largest class,
+/// node 3 of 3, stale and forged handles, slots past the device, swap-ins of empty slots).
+pub fn op(m: Mix) -> impl Strategy<Value = Op> {
+    let w = m.scale;
+    prop_oneof![
+        6 * w => (prop_oneof![1u16..=4096, Just(0u16), 3000u16..=5000], 0u8..4, any::<u8>(), any::<u64>())
+            .prop_map(|(size, nid, cg, seed)| Op::Malloc { size, nid, cg, seed }),
+        3 * w => any::<u32>().prop_map(|i| Op::Free { i }),
+        2 * w => any::<u32>().prop_map(|i| Op::Read { i }),
+        w => any::<u32>().prop_map(|i| Op::Stale { i }),
+        w => any::<u64>().prop_map(|h| Op::Forged { h }),
+        w => Just(Op::Compact),
+        2 * w => (any::<u32>(), 0u8..4).prop_map(|(i, nid)| Op::Migrate { i, nid }),
+        6 * w => (0..m.slots, any::<u8>(), any::<u8>(), any::<u8>(), any::<u64>())
+            .prop_map(|(slot, kind, cg, nid, seed)| Op::SwapOut { slot, kind, cg, nid, seed }),
+        4 * w => (0..m.slots, any::<u8>()).prop_map(|(slot, nid)| Op::SwapIn { slot, nid }),
+        w => (any::<u8>(), any::<u8>()).prop_map(|(cg, nid)| Op::Shrink { cg, nid }),
+        w => (any::<u8>(), any::<bool>()).prop_map(|(k, child)| Op::CgCreate { k, child }),
+        w => (any::<u8>(), any::<bool>()).prop_map(|(k, child)| Op::CgRemove { k, child }),
+        4 * w => (0..m.zram_pages, any::<u8>(), any::<u64>())
+            .prop_map(|(idx, kind, seed)| Op::ZramWrite { idx, kind, seed }),
+        2 * w => (0..m.zram_pages).prop_map(|idx| Op::ZramRead { idx }),
+        w => (0..m.zram_pages).prop_map(|idx| Op::ZramDiscard { idx }),
+        w => Just(Op::ZramCompact),
+        1 => Just(Op::ZramWriteback),
+    ]
 }
 
 /// A page of a kind: 0 zero, 1 compressible (k random bytes then zeros), 2 incompressible,
