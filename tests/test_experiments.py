@@ -102,3 +102,51 @@ def test_instructions_of_a_region_repeat_exactly_under_callgrind() -> None:
         assert min(ir) > 100_000 and (max(ir) - min(ir)) / min(ir) <= 1e-4, (mode, ir)
         assert 0 < e["modes"][mode]["mem_instructions"][0] < ir[0]
     assert "Δ without mem*" in ex.format_instructions(res)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 100_000])
+def test_streamed_working_sets_are_the_whole_mixture(chunk: int) -> None:
+    # The chunks of mixture_chunks, whatever their size, are exactly mixture(): an experiment
+    # that streams its 2 GB set runs on the same pages as one that holds it.
+    import numpy as np
+
+    from zsrs import workloads
+
+    for n, ps, seed in ((300, 4096, 3), (41, 16384, 0)):
+        whole = workloads.mixture(n, ps, seed, ex.WEIGHTS)
+        parts = list(workloads.mixture_chunks(n, ps, seed, ex.WEIGHTS, chunk=chunk))
+        assert all(len(p) <= chunk for p in parts)
+        assert np.array_equal(np.concatenate(parts), whole)
+    # All four kinds occur, in the weights' proportions (a broken stream loses a kind).
+    pages = workloads.mixture(2000, seed=1, weights=ex.WEIGHTS)
+    zero = ~pages.any(axis=1)
+    text = (pages[:, :64] >= ord(" ")).all(axis=1) & (pages[:, :64] <= ord("z")).all(axis=1)
+    assert 150 < zero.sum() < 250 and 900 < text.sum() < 1100
+
+
+def test_a_working_set_file_streams_back_byte_for_byte(tmp_path: Path) -> None:
+    import numpy as np
+
+    from zsrs import workloads
+
+    n = ex.CHUNK * 2 + 5
+    pages = ex.write_pages(tmp_path / "p.pages", n, 2)
+    got = np.concatenate(list(pages.chunks()))
+    assert np.array_equal(got, workloads.mixture(n, seed=2, weights=ex.WEIGHTS))
+    assert np.array_equal(
+        np.concatenate(list(pages.chunks(3, ex.CHUNK + 9))), got[3 : ex.CHUNK + 9]
+    )
+    assert pages.prefix(10).n == 10 and pages.prefix(n + 1).n == n
+
+
+def test_prefault_prepares_frames_without_changing_the_books() -> None:
+    import zsrs
+
+    mem = zsrs.Memory(nodes=[64, 8])
+    assert mem.prefault(0, 16) == 16
+    assert mem.prefault(1, 100) == 8  # at most the node's free frames
+    assert [s["used"] for s in mem.node_stats()] == [0, 0]
+    with pytest.raises(zsrs.OutOfMemory):
+        zsrs.Memory(nodes=[1 << 40]).prefault(0, 1 << 40)  # refused before allocating
+    with pytest.raises(zsrs.InvalidArgument):
+        mem.prefault(5, 1)

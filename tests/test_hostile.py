@@ -498,6 +498,13 @@ ENTRY: dict[str, Entry] = {
         lambda w: [arg(st.just(w.mem)), arg(st.just(w.cgs)), arg(st.sampled_from([0, 1, 1 << 20]))],
     ),
     # Memory, Cgroups, Cgroup
+    "Memory.prefault": (
+        lambda w, n, p: w.mem.prefault(n, p),
+        lambda w: [
+            arg(st.sampled_from([0, 1, 2, -1, 2**64])),
+            arg(st.sampled_from([0, 5, 1 << 14, 2**40, 2**63, -1])),
+        ],
+    ),
     "Memory.pfn_to_nid": (
         lambda w, p: w.mem.pfn_to_nid(p),
         lambda w: [arg(st.integers(0, 1 << 16))],

@@ -75,6 +75,10 @@ class Memory:
     @property
     def nr_nodes(self) -> int: ...
     def pfn_to_nid(self, pfn: int) -> int: ...
+    def prefault(self, nid: int, pages: int) -> int:
+        """Touches page buffers for up to `pages` frames of node `nid` ahead of use (so a timed
+        region does not pay the host's first-touch faults); returns how many the node holds.
+        At most the node's free frames; OutOfMemory beyond half the host's MemAvailable."""
     def node_stats(self) -> list[dict[str, int]]: ...
 
 @final

@@ -6,7 +6,7 @@ and the two accounting modes of an experiment see identical input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -72,16 +72,41 @@ def random(n: int, page_size: int = PAGE_SIZE, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(n, page_size), dtype=np.uint8)
 
 
-def text_like(n: int, page_size: int = PAGE_SIZE, seed: int = 0) -> np.ndarray:
-    """``n`` pages of space-separated words drawn from a small Zipf-like vocabulary."""
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, page_size), dtype=np.uint8)
+def _corpus(rng: np.random.Generator, nbytes: int) -> np.ndarray:
+    """At least ``nbytes`` of space-separated words drawn from a small Zipf-like vocabulary."""
     p = 1.0 / np.arange(1, len(_WORDS) + 1)
     p /= p.sum()
-    for i in range(n):
-        words = rng.choice(_WORDS, size=page_size // 3, p=p)
-        buf = b" ".join(words)[:page_size]
-        out[i] = np.frombuffer(buf.ljust(page_size, b" "), dtype=np.uint8)
+    words = _WORDS[rng.choice(len(_WORDS), size=nbytes // 2 + 1, p=p)]
+    return np.frombuffer(b" ".join(words.tolist()), dtype=np.uint8)[:nbytes].copy()
+
+
+_CORPUS_BYTES = 1 << 20
+
+
+class _TextStream:
+    """Text pages, one after another: each page is a window of one 1 MiB corpus of Zipf-drawn
+    words (generated from the seed) at a random offset. Pages are compressed one at a time, so
+    sharing a corpus changes nothing about their compressibility, and a page costs one copy."""
+
+    def __init__(self, seed: int, page_size: int):
+        self.rng = np.random.default_rng(seed)
+        self.corpus = _corpus(self.rng, max(_CORPUS_BYTES, 4 * page_size))
+        self.windows = np.lib.stride_tricks.sliding_window_view(self.corpus, page_size)
+
+    def take(self, n: int) -> np.ndarray:
+        return self.windows[self.rng.integers(0, len(self.windows), size=n)]
+
+
+def text_like(n: int, page_size: int = PAGE_SIZE, seed: int = 0) -> np.ndarray:
+    """``n`` pages of space-separated words drawn from a small Zipf-like vocabulary."""
+    return _TextStream(seed, page_size).take(n)
+
+
+def _partial_pages(rng: np.random.Generator, fills: np.ndarray, page_size: int) -> np.ndarray:
+    out = np.zeros((len(fills), page_size), dtype=np.uint8)
+    for i, f in enumerate(fills):
+        k = round(min(max(float(f), 0.0), 1.0) * page_size)
+        out[i, :k] = rng.integers(0, 256, size=k, dtype=np.uint8)
     return out
 
 
@@ -90,13 +115,46 @@ def partial_random(
 ) -> np.ndarray:
     """Pages whose first ``fill`` fraction is random and the rest zero: the compressed length
     grows about linearly with ``fill`` (the fidelity workload W1 uses the same idea)."""
-    rng = np.random.default_rng(seed)
     fills = np.broadcast_to(np.asarray(fill, dtype=float), (n,))
-    out = np.zeros((n, page_size), dtype=np.uint8)
-    for i, f in enumerate(fills):
-        k = round(min(max(f, 0.0), 1.0) * page_size)
-        out[i, :k] = rng.integers(0, 256, size=k, dtype=np.uint8)
-    return out
+    return _partial_pages(np.random.default_rng(seed), fills, page_size)
+
+
+MIXTURE_WEIGHTS = (0.1, 0.3, 0.45, 0.15)
+
+
+def mixture_chunks(
+    n: int,
+    page_size: int = PAGE_SIZE,
+    seed: int = 0,
+    weights: Sequence[float] | None = None,
+    chunk: int = 8192,
+) -> Iterator[np.ndarray]:
+    """:func:`mixture`, ``chunk`` pages at a time: the chunks, concatenated, are exactly
+    ``mixture(n, page_size, seed, weights)``, whatever ``chunk`` is, so a large working set can
+    be generated and consumed with the memory of one chunk."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be positive, got {chunk}")
+    rng = np.random.default_rng(seed)
+    w = np.asarray(weights if weights is not None else MIXTURE_WEIGHTS, dtype=float)
+    kinds = rng.choice(4, size=n, p=w / w.sum())
+    fills = rng.beta(2.0, 3.0, size=int(np.count_nonzero(kinds == 2)))
+    text = _TextStream(seed + 1, page_size)
+    partial = np.random.default_rng(seed + 2)
+    rand = np.random.default_rng(seed + 3)
+    used_fills = 0
+    for a in range(0, n, chunk):
+        k = kinds[a : a + chunk]
+        out = np.zeros((len(k), page_size), dtype=np.uint8)
+        idx = np.flatnonzero(k == 1)
+        out[idx] = text.take(len(idx))
+        idx = np.flatnonzero(k == 2)
+        out[idx] = _partial_pages(partial, fills[used_fills : used_fills + len(idx)], page_size)
+        used_fills += len(idx)
+        idx = np.flatnonzero(k == 3)
+        # Whole rows of uint8 draws: a row is a multiple of 4 bytes, so no draw is split between
+        # chunks and the stream is the one a single call would give.
+        out[idx] = rand.integers(0, 256, size=(len(idx), page_size), dtype=np.uint8)
+        yield out
 
 
 def mixture(
@@ -104,17 +162,9 @@ def mixture(
 ) -> np.ndarray:
     """A mix like an anonymous-memory swap stream: zero pages, text, partly random pages with a
     spread of fill ratios, and incompressible pages. ``weights`` = (zero, text, partial, random)."""
-    rng = np.random.default_rng(seed)
-    w = np.asarray(weights if weights is not None else (0.1, 0.3, 0.45, 0.15), dtype=float)
-    kinds = rng.choice(4, size=n, p=w / w.sum())
-    out = np.zeros((n, page_size), dtype=np.uint8)
-    idx = np.flatnonzero(kinds == 1)
-    out[idx] = text_like(len(idx), page_size, seed + 1)
-    idx = np.flatnonzero(kinds == 2)
-    out[idx] = partial_random(len(idx), rng.beta(2.0, 3.0, size=len(idx)), page_size, seed + 2)
-    idx = np.flatnonzero(kinds == 3)
-    out[idx] = random(len(idx), page_size, seed + 3)
-    return out
+    if n == 0:
+        return np.zeros((0, page_size), dtype=np.uint8)
+    return np.concatenate(list(mixture_chunks(n, page_size, seed, weights, chunk=max(1, n))))
 
 
 def compressed_sizes(n: int, seed: int = 0, page_size: int = PAGE_SIZE) -> np.ndarray:

@@ -41,6 +41,14 @@ impl PyMemory {
         self.inner.pfn_to_nid(pfn).py_err()
     }
 
+    /// Touches page buffers for up to `pages` frames of node `nid` ahead of use, so a timed
+    /// region does not pay the host's first-touch faults (see `Memory::prefault`); returns how
+    /// many prepared buffers the node holds. OutOfMemory beyond half the host's available memory.
+    fn prefault(&self, py: Python<'_>, nid: usize, pages: usize) -> PyResult<usize> {
+        let mem = &self.inner;
+        py.allow_threads(|| mem.prefault(nid, pages)).py_err()
+    }
+
     /// `[{"node", "capacity", "used", "free"}, …]`.
     fn node_stats<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
         self.inner
