@@ -150,3 +150,54 @@ def test_prefault_prepares_frames_without_changing_the_books() -> None:
         zsrs.Memory(nodes=[1 << 40]).prefault(0, 1 << 40)  # refused before allocating
     with pytest.raises(zsrs.InvalidArgument):
         mem.prefault(5, 1)
+
+
+class _FakePmu:
+    """A stand-in for zsrs.InstructionCounter on machines with a PMU: counts one instruction
+    per nanosecond while enabled (this machine has none; the real one is a thin binding)."""
+
+    def __init__(self) -> None:
+        self.total, self.since = 0, None
+
+    def enable(self) -> None:
+        import time
+
+        self.since = time.perf_counter_ns()  # type: ignore[assignment]
+
+    def disable(self) -> None:
+        import time
+
+        assert self.since is not None
+        self.total += time.perf_counter_ns() - self.since
+        self.since = None
+
+    def reset(self) -> None:
+        self.total = 0
+
+    def read(self) -> int:
+        return self.total
+
+
+def test_instructions_from_a_pmu_are_reported_where_one_exists(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import zsrs
+
+    try:
+        zsrs.InstructionCounter()
+    except zsrs.ZsError as err:
+        assert err.errno_name in ("ENOENT", "EACCES", "EPERM", "ENODEV")
+    monkeypatch.setattr(ex, "instruction_counter", _FakePmu)
+    res = ex.run(scale=1 / 4096, trials=1, processes=2, progress=False)
+    for e in res["experiments"]:
+        d, lo, hi = e["instructions_delta_pct"]
+        assert lo <= d <= hi
+        assert e["instructions_control_pct"] is not None
+    assert "instructions (PMU):" in ex.format_table(res)
+    assert "no PMU" not in ex.format_table(res)
+
+
+def test_without_a_pmu_the_table_says_where_instructions_come_from(res: dict[str, Any]) -> None:
+    pmu = ex.instruction_counter() is not None
+    assert all((e["instructions_delta_pct"] is not None) == pmu for e in res["experiments"])
+    assert ("--metric callgrind" in ex.format_table(res)) != pmu

@@ -498,6 +498,7 @@ ENTRY: dict[str, Entry] = {
         lambda w: [arg(st.just(w.mem)), arg(st.just(w.cgs)), arg(st.sampled_from([0, 1, 1 << 20]))],
     ),
     # Memory, Cgroups, Cgroup
+    "InstructionCounter": (lambda w: zsrs.InstructionCounter().read(), lambda w: []),
     "Memory.prefault": (
         lambda w, n, p: w.mem.prefault(n, p),
         lambda w: [

@@ -22,6 +22,7 @@ __all__ = [
     "Cgroups",
     "CompressionError",
     "Compressor",
+    "InstructionCounter",
     "InvalidArgument",
     "InvalidHandle",
     "InvalidSize",
@@ -66,6 +67,16 @@ class KernelError(ZsError): ...
 _Bytes: TypeAlias = bytes | bytearray | memoryview | npt.NDArray[np.uint8]
 # A writable buffer of unsigned bytes (read-only ones are a TypeError).
 _Out: TypeAlias = bytearray | memoryview | npt.NDArray[np.uint8]
+
+@final
+class InstructionCounter:
+    """User-space instructions of this thread and the threads it starts, from the CPU's PMU
+    (perf_event_open). Created disabled at 0; KernelError with errno ENOENT without a PMU."""
+    def __new__(cls) -> Self: ...
+    def enable(self) -> None: ...
+    def disable(self) -> None: ...
+    def reset(self) -> None: ...
+    def read(self) -> int: ...
 
 @final
 class Memory:

@@ -23,6 +23,8 @@ pub mod compress;
 #[forbid(unsafe_code)]
 mod error;
 #[forbid(unsafe_code)]
+pub mod hwcount;
+#[forbid(unsafe_code)]
 pub mod mem;
 #[forbid(unsafe_code)]
 pub mod memcg;

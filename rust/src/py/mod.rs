@@ -5,6 +5,7 @@ mod buffers;
 mod cgroups;
 mod compress;
 mod errors;
+mod hwcount;
 mod memory;
 mod pool;
 mod sim;
@@ -17,6 +18,7 @@ use pyo3::prelude::*;
 fn _zsrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<memory::PyMemory>()?;
+    m.add_class::<hwcount::PyInstructionCounter>()?;
     m.add_class::<pool::PyPool>()?;
     m.add_class::<cgroups::PyCgroups>()?;
     m.add_class::<cgroups::PyCgroup>()?;
